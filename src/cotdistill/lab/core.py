@@ -1,0 +1,253 @@
+"""The lab's shared machinery: a family's contract, worked solutions as step lists, faults and phrasings.
+
+A family turns a question into a *problem* (a small structured object), and works the problem step by step
+into a list of sentences. A mistake is a `Fault`: at one step the family applies a perturbed operation instead
+of the right one and then keeps reasoning correctly from the perturbed state, so the mistake propagates to the
+answer the way a real one would. Because the right and the wrong path are rendered from the same phrasing
+choices, the steps they share are identical strings and the steps that differ can be located exactly.
+"""
+
+from __future__ import annotations
+
+import difflib
+import random
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from ..errors import CotdistillError
+from ..records import AnswerFormat, ErrorType, Example
+
+ANSWER_PHRASE = "Therefore, the answer is"  # the foundation's grading.ANSWER_PHRASE; the conclusion must use it
+
+MISTAKE_TYPES: tuple[ErrorType, ...] = ("calculation", "logical", "knowledge")
+
+
+class LabParseError(CotdistillError):
+    """A question that does not have the shape of the family's questions."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted mistake: which step goes wrong, how it is classified, and a salt that picks the detail."""
+
+    step: int
+    error_type: ErrorType
+    salt: int
+
+
+@dataclass(frozen=True)
+class Worked:
+    """A worked solution: the reasoning sentences in order and the answer they arrive at."""
+
+    steps: list[str]
+    answer: str
+
+
+@dataclass(frozen=True)
+class Puzzle:
+    """A generated question in its BBH format, with the problem object it was rendered from."""
+
+    problem: Any
+    question: str
+    answer: str
+    answer_format: AnswerFormat
+    choices: list[str] = field(default_factory=list)
+
+
+def stable_int(*key: object) -> int:
+    """A hash of `key` that is the same in every process (Python's hash() of str is salted per process)."""
+    return zlib.crc32("\x1f".join(map(str, key)).encode("utf-8"))
+
+
+class Style:
+    """Deterministic phrasing choices, keyed by what is being said rather than by call order.
+
+    Keying by (slot, position) means that the right path and a perturbed path pick the same template for the
+    same step even when the perturbed path has a different number of steps.
+    """
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def pick(self, options: Sequence[str], *key: object) -> str:
+        return options[stable_int(self.seed, *key) % len(options)]
+
+
+def fault_rng(fault: Fault) -> random.Random:
+    return random.Random(stable_int("fault", fault.step, fault.error_type, fault.salt))
+
+
+class Family(ABC):
+    """A procedural task family in one of BBH's formats.
+
+    Subclasses define: `generate` (a seeded question of a given difficulty), `parse` (a question text back to
+    the problem, so that real BBH questions and generated ones go through the same solver), `work` (the step
+    list, optionally with a fault) and `fault_steps` (which steps can carry which kind of mistake).
+    """
+
+    name: ClassVar[str]
+    bbh_subtasks: ClassVar[tuple[str, ...]] = ()
+    mistake_types: ClassVar[tuple[ErrorType, ...]]
+    task_description: ClassVar[str]
+    default_difficulty: ClassVar[dict[str, int]]
+    hard_difficulty: ClassVar[dict[str, int]]  # an out-of-distribution setting for generalisation tests
+
+    @abstractmethod
+    def generate(self, rng: random.Random, **difficulty: int) -> Puzzle: ...
+
+    @abstractmethod
+    def parse(self, example: Example) -> Any: ...
+
+    @abstractmethod
+    def work(self, problem: Any, style: Style, fault: Fault | None = None) -> Worked: ...
+
+    @abstractmethod
+    def fault_steps(self, problem: Any, error_type: ErrorType) -> list[int]:
+        """Indices of the steps of `work(problem)` where a mistake of this type can be made."""
+
+    def puzzle(self, problem: Any, question: str, answer_format: AnswerFormat,
+               choices: Sequence[str] = ()) -> Puzzle:
+        """A generated question with its gold answer, which is the clean solution's answer."""
+        return Puzzle(problem, question, self.work(problem, Style(0)).answer, answer_format, list(choices))
+
+    def subtask_for(self, difficulty: dict[str, int]) -> str:
+        """The BBH subtask name a generated question of this difficulty is filed under."""
+        return self.name
+
+    def difficulty(self, **overrides: int) -> dict[str, int]:
+        unknown = set(overrides) - set(self.default_difficulty)
+        if unknown:
+            raise CotdistillError(
+                f"family {self.name}: unknown difficulty knob(s) {sorted(unknown)}; "
+                f"known: {sorted(self.default_difficulty)}"
+            )
+        return {**self.default_difficulty, **overrides}
+
+
+# ---- rendering ---------------------------------------------------------------------------------------------
+
+OPENERS = ("Let's think step by step.", "Let's work through it step by step.", "Let's reason it out.")
+CONCLUSION = ANSWER_PHRASE + " {answer}."
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    step_spans: list[tuple[int, int]]  # character span of every step, the conclusion included
+    steps: list[str]
+
+
+def render(worked: Worked, style: Style) -> Rendered:
+    """Join the steps into one CoT and remember where each step sits, so spans are exact by construction."""
+    steps = [*worked.steps, CONCLUSION.format(answer=worked.answer)]
+    opener = style.pick(OPENERS, "opener")
+    pieces = [opener]
+    spans: list[tuple[int, int]] = []
+    cursor = len(opener)
+    for step in steps:
+        cursor += 1  # the separating space
+        spans.append((cursor, cursor + len(step)))
+        pieces.append(step)
+        cursor += len(step)
+    return Rendered(" ".join(pieces), spans, steps)
+
+
+def differing_spans(mine: Rendered, other_steps: Sequence[str]) -> list[tuple[int, int]]:
+    """Character spans of the steps of `mine` that are not shared with `other_steps` (a step-level diff).
+
+    Steps are compared as whole strings; a run of equal steps is shared, everything else is a key step.
+    Adjacent differing steps are merged into one span so that the separator between them counts too.
+    """
+    matcher = difflib.SequenceMatcher(None, mine.steps, list(other_steps), autojunk=False)
+    spans: list[tuple[int, int]] = []
+    for tag, i1, i2, _j1, _j2 in matcher.get_opcodes():
+        if tag in ("replace", "delete") and i2 > i1:
+            spans.append((mine.step_spans[i1][0], mine.step_spans[i2 - 1][1]))
+    return spans
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split a foreign CoT into sentence-like steps, for aligning against it when its path is unknown."""
+    parts: list[str] = []
+    current: list[str] = []
+    for token in text.split(" "):
+        current.append(token)
+        if token.endswith((".", ":", "?", "!")) and not token[:-1].replace("-", "").isdigit():
+            parts.append(" ".join(current))
+            current = []
+    if current:
+        parts.append(" ".join(current))
+    return parts
+
+
+# ---- small shared helpers for question formats ---------------------------------------------------------------
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def options_block(choices: Sequence[str]) -> str:
+    return "Options:\n" + "\n".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(choices))
+
+
+def tokens_after(question: str, marker: str, family: str) -> tuple[str, ...]:
+    """The space-separated tokens after `marker` ("Input:", "List:"), or a LabParseError naming the family."""
+    text = question.strip()
+    if marker not in text:
+        raise LabParseError(f"not a {family} question: {text[:80]!r}")
+    tokens = tuple(text.split(marker, 1)[1].split())
+    if not tokens:
+        raise LabParseError(f"{family} question with nothing after {marker!r}")
+    return tokens
+
+
+def split_options(question: str) -> tuple[str, list[str]]:
+    """Separate a BBH multiple-choice question into its stem and its option texts (letter order)."""
+    if "\nOptions:\n" not in question:
+        return question, []
+    stem, block = question.split("\nOptions:\n", 1)
+    choices = []
+    for line in block.splitlines():
+        line = line.strip()
+        if line.startswith("(") and ")" in line:
+            choices.append(line.split(")", 1)[1].strip())
+        elif line.startswith("- "):
+            choices.append(line[2:].strip())
+    return stem, choices
+
+
+def letter_of(choices: Sequence[str], value: str, normalise=lambda s: s) -> str:
+    """The "(X)" option whose text is `value` (after `normalise`)."""
+    target = normalise(value)
+    for i, c in enumerate(choices):
+        if normalise(c) == target:
+            return f"({LETTERS[i]})"
+    raise LabParseError(f"no option matches {value!r} among {list(choices)}")
+
+
+NUMBER_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+).split()
+
+
+def join_list(items: Sequence[str]) -> str:
+    """English list: "a", "a and b", "a, b, and c" (BBH's serial comma)."""
+    if len(items) <= 1:
+        return "".join(items)
+    if len(items) == 2:
+        return f"{items[0]} and {items[1]}"
+    return ", ".join(items[:-1]) + ", and " + items[-1]
+
+
+def split_list(text: str) -> list[str]:
+    """Inverse of join_list."""
+    text = text.strip()
+    if ", and " in text:
+        head, last = text.rsplit(", and ", 1)
+        return [p.strip() for p in head.split(", ")] + [last.strip()]
+    if " and " in text:
+        return [p.strip() for p in text.split(" and ", 1)]
+    return [text]

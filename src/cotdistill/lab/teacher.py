@@ -1,0 +1,176 @@
+"""The scripted teacher: step-by-step CoTs for lab and BBH questions, with typed mistakes at known steps.
+
+It implements `cotdistill.teachers.base.Teacher`. Every decision is a pure function of (teacher seed, example,
+sample index), so a rationale written by `solve` in one process is recognised by `rectify` in another: the
+teacher re-derives the path, checks that the text matches, and rewrites only the steps from the mistake on.
+The steps that differ from the paired path are recorded as `key_spans`, the ground truth for key-step alignment.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import CotdistillError
+from ..records import ErrorType, Example, Rationale
+from .core import (
+    ANSWER_PHRASE, MISTAKE_TYPES, Family, Fault, Rendered, Style, Worked, differing_spans, render,
+    split_sentences, stable_int,
+)
+from .families import family_of_task
+
+SALTS_PER_SITE = 6  # perturbations tried at one step before moving on
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Everything the teacher decided for one (example, sample): the clean path and the one it writes."""
+
+    family: Family
+    problem: Any
+    style: Style
+    clean: Worked
+    written: Worked
+    error_type: ErrorType | None  # None: the written path is the clean one
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()).lower() == " ".join(b.split()).lower()
+
+
+def _steps_of(ours: Rendered, rationale: Rationale) -> list[str]:
+    """The steps of a rationale: ours exactly when it is the text we would write, else its sentences."""
+    return ours.steps if ours.text == rationale.text else split_sentences(rationale.text)
+
+
+class ScriptedTeacher:
+    """A teacher whose reasoning and mistakes are known exactly.
+
+    mistake_rate: the share of `solve` samples that carry one typed mistake that changes the answer.
+    spurious_rate: the share that reach the right answer through broken reasoning (error_type "spurious").
+    mistake_types: relative weights of "calculation", "logical", "knowledge"; a family draws among the types it
+    supports (a family that supports none of the weighted types falls back to its own types, so the rate holds).
+    """
+
+    def __init__(self, mistake_rate: float = 0.0, spurious_rate: float = 0.0,
+                 mistake_types: Mapping[str, float] | None = None, seed: int = 0, name: str = "scripted-lab"):
+        if not 0 <= mistake_rate <= 1 or not 0 <= spurious_rate <= 1 or mistake_rate + spurious_rate > 1:
+            raise CotdistillError("mistake_rate and spurious_rate must lie in [0, 1] and sum to at most 1")
+        weights = dict(mistake_types or {t: 1.0 for t in MISTAKE_TYPES})
+        unknown = set(weights) - set(MISTAKE_TYPES)
+        if unknown or not any(w > 0 for w in weights.values()):
+            raise CotdistillError(f"mistake_types must weight some of {MISTAKE_TYPES}, got {weights}")
+        self.mistake_rate = mistake_rate
+        self.spurious_rate = spurious_rate
+        self.mistake_types = weights
+        self.seed = seed
+        self.name = name
+
+    # ---- the Teacher protocol ------------------------------------------------------------------------------
+
+    def solve(self, examples: Sequence[Example], n: int = 1) -> list[list[Rationale]]:
+        """n rationales per example; answer and correctness are filled in, since the teacher knows them."""
+        return [[self._as_rationale(example, self.trace(example, i), i) for i in range(n)] for example in examples]
+
+    def rectify(self, items: Sequence[tuple[Example, Rationale]]) -> list[Rationale]:
+        """The correct path that follows each given rationale up to its mistake (the gold answer is the hint)."""
+        out = []
+        for example, wrong in items:
+            trace = self.trace(example, wrong.sample_index)
+            rendered = render(trace.clean, trace.style)
+            spans = differing_spans(rendered, _steps_of(render(trace.written, trace.style), wrong))
+            out.append(self._record(example, rendered, trace.clean.answer, wrong.sample_index,
+                                    rid=f"{wrong.id}+rectified", origin="rectified", parent=wrong.id,
+                                    error_type=None, spans=spans))
+        return out
+
+    def corrupt(self, items: Sequence[tuple[Example, Rationale]],
+                error_type: ErrorType | None = None) -> list[Rationale]:
+        """For each correct rationale, the same path with one mistake (of `error_type`, or drawn) and a wrong answer."""
+        out = []
+        for example, right in items:
+            trace = self.trace(example, right.sample_index)
+            rng = random.Random(stable_int("corrupt", self.seed, right.id))
+            types = [error_type] if error_type else self._type_order(trace.family, rng)
+            found = self._find_fault(trace, types, rng, change_answer=True)
+            if found is None:
+                raise CotdistillError(f"cannot corrupt {right.id}: no step of this question can carry a mistake")
+            fault, worked = found
+            rendered = render(worked, trace.style)
+            spans = differing_spans(rendered, _steps_of(render(trace.clean, trace.style), right))
+            out.append(self._record(example, rendered, worked.answer, right.sample_index,
+                                    rid=f"{right.id}+corrupted", origin="corrupted", parent=right.id,
+                                    error_type=fault.error_type, spans=spans))
+        return out
+
+    # ---- planning --------------------------------------------------------------------------------------------
+
+    def trace(self, example: Example, sample_index: int) -> Trace:
+        """The path this teacher writes for (example, sample): clean, with a mistake, or spurious."""
+        family = family_of_task(example.task)
+        problem = family.parse(example)
+        key = (self.seed, example.id, example.question, sample_index)
+        style = Style(stable_int("style", *key))
+        clean = family.work(problem, style)
+        if not _same(clean.answer, example.answer):
+            raise CotdistillError(
+                f"lab solver disagrees with the gold answer of {example.id}: {clean.answer!r} vs {example.answer!r}")
+        base = Trace(family, problem, style, clean, clean, None)
+        rng = random.Random(stable_int("plan", *key))
+        draw = rng.random()
+        if draw < self.mistake_rate:
+            found = self._find_fault(base, self._type_order(family, rng), rng, change_answer=True)
+            if found:
+                return Trace(family, problem, style, clean, found[1], found[0].error_type)
+        elif draw < self.mistake_rate + self.spurious_rate:
+            found = self._find_fault(base, self._type_order(family, rng), rng, change_answer=False)
+            if found:
+                return Trace(family, problem, style, clean, found[1], "spurious")
+            # no mistake that leaves the answer alone: write a wrong path and still state the right answer
+            found = self._find_fault(base, self._type_order(family, rng), rng, change_answer=True)
+            if found:
+                return Trace(family, problem, style, clean, Worked(found[1].steps, clean.answer), "spurious")
+        return base
+
+    def _type_order(self, family: Family, rng: random.Random) -> list[ErrorType]:
+        """The mistake types to try for this family: one drawn by weight first, then the rest."""
+        weighted = [t for t in family.mistake_types if self.mistake_types.get(t, 0) > 0]
+        pool = weighted or list(family.mistake_types)
+        weights = [self.mistake_types.get(t, 0) or 1.0 for t in pool]
+        first = rng.choices(pool, weights=weights)[0]
+        return [first] + [t for t in pool if t != first] + [t for t in family.mistake_types if t not in pool]
+
+    def _find_fault(self, trace: Trace, types: Sequence[ErrorType], rng: random.Random,
+                    change_answer: bool) -> tuple[Fault, Worked] | None:
+        """A fault whose path differs from the clean one and whose answer changes (or, for spurious, does not)."""
+        for error_type in types:
+            candidates = [(site, salt) for site in trace.family.fault_steps(trace.problem, error_type)
+                          for salt in range(SALTS_PER_SITE)]
+            rng.shuffle(candidates)
+            for site, salt in candidates:
+                fault = Fault(site, error_type, salt)
+                worked = trace.family.work(trace.problem, trace.style, fault)
+                if worked.steps != trace.clean.steps and _same(worked.answer, trace.clean.answer) != change_answer:
+                    return fault, worked
+        return None
+
+    # ---- records --------------------------------------------------------------------------------------------
+
+    def _as_rationale(self, example: Example, trace: Trace, sample_index: int) -> Rationale:
+        rendered = render(trace.written, trace.style)
+        spans = [] if trace.error_type is None else differing_spans(rendered, render(trace.clean, trace.style).steps)
+        return self._record(example, rendered, trace.written.answer, sample_index,
+                            rid=f"{example.id}#{self.name}/{sample_index}", origin="teacher", parent=None,
+                            error_type=trace.error_type, spans=spans)
+
+    def _record(self, example: Example, rendered: Rendered, answer: str, sample_index: int, *, rid: str,
+                origin: str, parent: str | None, error_type: ErrorType | None,
+                spans: list[tuple[int, int]]) -> Rationale:
+        assert rendered.text.endswith(f"{ANSWER_PHRASE} {answer}.")
+        return Rationale(
+            id=rid, example_id=example.id, text=rendered.text, answer=answer,
+            correct=_same(answer, example.answer), origin=origin, parent=parent, error_type=error_type,
+            model=self.name, sample_index=sample_index, key_spans=spans,
+        )
