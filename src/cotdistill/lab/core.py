@@ -9,7 +9,6 @@ choices, the steps they share are identical strings and the steps that differ ca
 
 from __future__ import annotations
 
-import difflib
 import random
 import zlib
 from abc import ABC, abstractmethod
@@ -155,32 +154,131 @@ def render(worked: Worked, style: Style) -> Rendered:
     return Rendered(" ".join(pieces), spans, steps)
 
 
-def differing_spans(mine: Rendered, other_steps: Sequence[str]) -> list[tuple[int, int]]:
+def _positional_moves(mine: list[str], other: list[str]) -> list[str]:
+    """Step i against step i: how the scripted teacher's paths correspond (a perturbed path re-runs the same
+    procedure, so its k-th step is the counterpart of the clean path's k-th step); extra steps come last."""
+    shared = min(len(mine), len(other))
+    moves = ["=" if mine[i] == other[i] else "~" for i in range(shared)]
+    return moves + ["-"] * (len(mine) - shared) + ["+"] * (len(other) - shared)
+
+
+def _blocks(moves: list[str], offset: int = 0) -> list[tuple[str, int, int, int, int]]:
+    """difflib-style opcodes from a move list ("=" equal, "~" replace, "-" only mine, "+" only other)."""
+    opcodes: list[tuple[str, int, int, int, int]] = []
+    i = j = offset
+    k = 0
+    while k < len(moves):
+        i0, j0, same = i, j, moves[k] == "="
+        while k < len(moves) and (moves[k] == "=") == same:
+            i += moves[k] in "=~-"
+            j += moves[k] in "=~+"
+            k += 1
+        tag = "equal" if same else "replace" if i > i0 and j > j0 else "delete" if i > i0 else "insert"
+        opcodes.append((tag, i0, i, j0, j))
+    return opcodes
+
+
+def _edit_moves(mine: list[str], other: list[str]) -> list[str]:
+    """Align two step lists by edit distance; returns the moves (see `_blocks`).
+
+    A replaced step costs 1 and an inserted or deleted one 1 as well, but on ties the alignment prefers a
+    replacement. Used for CoTs of unknown origin, cut into sentences.
+    """
+    head = 0
+    while head < min(len(mine), len(other)) and mine[head] == other[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(mine), len(other)) - head and mine[-1 - tail] == other[-1 - tail]:
+        tail += 1
+    a, b = mine[head:len(mine) - tail], other[head:len(other) - tail]
+    # cost[i][j]: edit distance between a[i:] and b[j:]
+    cost = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a), -1, -1):
+        for j in range(len(b), -1, -1):
+            if i == len(a) or j == len(b):
+                cost[i][j] = (len(a) - i) + (len(b) - j)
+            else:
+                cost[i][j] = min(cost[i + 1][j + 1] + (a[i] != b[j]), cost[i + 1][j] + 1, cost[i][j + 1] + 1)
+    moves = ["="] * head
+    i = j = 0
+    while i < len(a) or j < len(b):
+        if i < len(a) and j < len(b) and cost[i][j] == cost[i + 1][j + 1] + (a[i] != b[j]):
+            moves.append("=" if a[i] == b[j] else "~")
+            i, j = i + 1, j + 1
+        elif i < len(a) and (j == len(b) or cost[i][j] == cost[i + 1][j] + 1):
+            moves.append("-")
+            i += 1
+        else:
+            moves.append("+")
+            j += 1
+    return moves + ["="] * tail
+
+
+def differing_spans(mine: Rendered, other_steps: Sequence[str], positional: bool = True) -> list[tuple[int, int]]:
     """Character spans of the steps of `mine` that are not shared with `other_steps` (a step-level diff).
 
-    Steps are compared as whole strings; a run of equal steps is shared, everything else is a key step.
-    Adjacent differing steps are merged into one span so that the separator between them counts too.
+    Steps are compared as whole strings, step k with step k for two paths of the scripted teacher
+    (`positional`), or by an edit-distance alignment for sentences of a foreign CoT. Adjacent differing steps
+    are merged into one span so that the separator between them counts too.
     """
-    matcher = difflib.SequenceMatcher(None, mine.steps, list(other_steps), autojunk=False)
+    align = _positional_moves if positional else _edit_moves
     spans: list[tuple[int, int]] = []
-    for tag, i1, i2, _j1, _j2 in matcher.get_opcodes():
-        if tag in ("replace", "delete") and i2 > i1:
+    for tag, i1, i2, _j1, _j2 in _blocks(align(list(mine.steps), list(other_steps))):
+        if tag == "replace":
             spans.append((mine.step_spans[i1][0], mine.step_spans[i2 - 1][1]))
+        elif tag == "delete":
+            # steps the other side lacks: take one separator with them, so the rest reads the same on both sides
+            start, end = mine.step_spans[i1][0], mine.step_spans[i2 - 1][1]
+            if i2 < len(mine.steps):
+                end = mine.step_spans[i2][0]
+            elif i1 > 0:
+                start = mine.step_spans[i1 - 1][1]
+            spans.append((start, end))
     return spans
 
 
-def split_sentences(text: str) -> list[str]:
-    """Split a foreign CoT into sentence-like steps, for aligning against it when its path is unknown."""
-    parts: list[str] = []
-    current: list[str] = []
-    for token in text.split(" "):
-        current.append(token)
-        if token.endswith((".", ":", "?", "!")) and not token[:-1].replace("-", "").isdigit():
-            parts.append(" ".join(current))
-            current = []
-    if current:
-        parts.append(" ".join(current))
-    return parts
+def counterpart_spans(text: str, spans: Sequence[tuple[int, int]], other: str) -> list[tuple[int, int]]:
+    """The key spans on the other side of a pair, given one side's spans.
+
+    Outside its key spans a CoT is identical to its counterpart, so the shared pieces are found in order in
+    `other` and what lies between them there is the counterpart's key steps. A pair's two rationales carry
+    spans relative to their own parents; this gives the spans of either side relative to the other.
+    """
+    cuts = [0, *[p for span in spans for p in span], len(text)]
+    shared = [text[cuts[i]:cuts[i + 1]] for i in range(0, len(cuts), 2)]
+    if not other.startswith(shared[0]) or not other.endswith(shared[-1]):
+        raise LabParseError("the two CoTs differ outside the given key spans")
+    found: list[tuple[int, int]] = []
+    cursor = len(shared[0])
+    for piece in shared[1:-1]:
+        at = other.find(piece, cursor)
+        if at < 0:
+            raise LabParseError("the two CoTs differ outside the given key spans")
+        found.append((cursor, at))
+        cursor = at + len(piece)
+    end = len(other) - len(shared[-1])
+    if spans:
+        if end < cursor:
+            raise LabParseError("the two CoTs differ outside the given key spans")
+        found.append((cursor, end))
+    return found
+
+
+def split_sentences(text: str) -> Rendered:
+    """A CoT cut into sentence-like steps with their spans, for aligning with a CoT whose steps are unknown."""
+    steps: list[str] = []
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for i, ch in enumerate(text):
+        at_end = i + 1 == len(text) or text[i + 1] == " "
+        if ch in ".:?!" and at_end and not text[start:i].lstrip("-").isdigit():
+            steps.append(text[start:i + 1])
+            spans.append((start, i + 1))
+            start = i + 2
+    if start < len(text):
+        steps.append(text[start:])
+        spans.append((start, len(text)))
+    return Rendered(text, spans, steps)
 
 
 # ---- small shared helpers for question formats ---------------------------------------------------------------

@@ -40,9 +40,12 @@ def _same(a: str, b: str) -> bool:
     return " ".join(a.split()).lower() == " ".join(b.split()).lower()
 
 
-def _steps_of(ours: Rendered, rationale: Rationale) -> list[str]:
-    """The steps of a rationale: ours exactly when it is the text we would write, else its sentences."""
-    return ours.steps if ours.text == rationale.text else split_sentences(rationale.text)
+def _spans_against(ours: Rendered, ours_parent: Rendered, parent: Rationale) -> list[tuple[int, int]]:
+    """Key spans of `ours` against its parent: step-exact when the parent is the text we would have written
+    (`ours_parent`), else sentence by sentence against the parent's own text (a CoT from another teacher)."""
+    if ours_parent.text == parent.text:
+        return differing_spans(ours, ours_parent.steps)
+    return differing_spans(split_sentences(ours.text), split_sentences(parent.text).steps, positional=False)
 
 
 class ScriptedTeacher:
@@ -80,7 +83,7 @@ class ScriptedTeacher:
         for example, wrong in items:
             trace = self.trace(example, wrong.sample_index)
             rendered = render(trace.clean, trace.style)
-            spans = differing_spans(rendered, _steps_of(render(trace.written, trace.style), wrong))
+            spans = _spans_against(rendered, render(trace.written, trace.style), wrong)
             out.append(self._record(example, rendered, trace.clean.answer, wrong.sample_index,
                                     rid=f"{wrong.id}+rectified", origin="rectified", parent=wrong.id,
                                     error_type=None, spans=spans))
@@ -88,18 +91,24 @@ class ScriptedTeacher:
 
     def corrupt(self, items: Sequence[tuple[Example, Rationale]],
                 error_type: ErrorType | None = None) -> list[Rationale]:
-        """For each correct rationale, the same path with one mistake (of `error_type`, or drawn) and a wrong answer."""
+        """For each correct rationale, the same path with one mistake and a wrong answer.
+
+        The mistake is of `error_type` where the question allows it (a walk without turns cannot take a turn
+        wrongly), else of another type of the family; the record's `error_type` says which.
+        """
         out = []
         for example, right in items:
             trace = self.trace(example, right.sample_index)
             rng = random.Random(stable_int("corrupt", self.seed, right.id))
-            types = [error_type] if error_type else self._type_order(trace.family, rng)
+            types = self._type_order(trace.family, rng)
+            if error_type:  # the chosen type first; another one only where this question cannot carry it
+                types = [error_type] + [t for t in types if t != error_type]
             found = self._find_fault(trace, types, rng, change_answer=True)
             if found is None:
                 raise CotdistillError(f"cannot corrupt {right.id}: no step of this question can carry a mistake")
             fault, worked = found
             rendered = render(worked, trace.style)
-            spans = differing_spans(rendered, _steps_of(render(trace.clean, trace.style), right))
+            spans = _spans_against(rendered, render(trace.clean, trace.style), right)
             out.append(self._record(example, rendered, worked.answer, right.sample_index,
                                     rid=f"{right.id}+corrupted", origin="corrupted", parent=right.id,
                                     error_type=fault.error_type, spans=spans))

@@ -78,12 +78,13 @@ class MultistepArithmetic(Family):
             numbers, ops = list(numbers), list(ops)
             opener = ("first", "second")[g]
             while ops:
-                right_order = ops.index("*") if "*" in ops else 0
-                at = right_order
+                at = ops.index("*") if "*" in ops else 0
+                # where precedence matters: a sum or difference whose right operand is also multiplied
+                misread = [i for i in range(len(ops) - 1) if ops[i] != "*" and ops[i + 1] == "*"]
                 step = len(steps)
-                options.append(right_order != 0)
-                if fault and fault.step == step and fault.error_type == "logical" and right_order != 0:
-                    at = 0  # adds or subtracts before multiplying
+                options.append(bool(misread))
+                if fault and fault.step == step and fault.error_type == "logical" and misread:
+                    at = misread[0]  # adds or subtracts before multiplying
                 value = _calc(numbers[at], ops[at], numbers[at + 1])
                 if fault and fault.step == step and fault.error_type == "calculation":
                     value += fault_rng(fault).choice((-10, -2, -1, 1, 2, 10))
