@@ -1,0 +1,118 @@
+"""Run configuration: YAML validated by pydantic, with dotted `key=value` overrides from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import CotdistillError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(Section):
+    """Where examples come from."""
+
+    source: Literal["bbh", "bbsub", "file", "hub"] = "bbh"
+    subtasks: list[str] | None = None  # BBH subtasks or BB-sub tasks; None = all available
+    split: str | None = "test"  # None = every split
+    max_per_task: int | None = None  # sampling cap before the split (BBH 250, BB-sub 100 by default)
+    limit_per_task: int | None = None  # keep the first N of each task after the split: a quick sample
+    seed: int = 0
+    # user data (source "file" or "hub")
+    path: str | None = None  # a .jsonl or .csv file, or a `datasets` hub name / local dataset folder
+    hub_config: str | None = None
+    hub_split: str = "train"
+    fields: dict[str, str] = Field(default_factory=dict)  # our field -> the user's column
+    task: str | None = None  # task name for user data without a task column
+    answer_format: Literal["choice", "label", "number", "text"] | None = None
+
+
+class LoraConfig(Section):
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "v_proj"])
+
+
+class StudentConfig(Section):
+    """A transformers causal LM: a local folder, a hub name, a GGUF file, or the alias smollm2-135m-instruct."""
+
+    model: str = "smollm2-135m-instruct"
+    gguf_file: str | None = None
+    adapter: str | None = None  # an existing PEFT adapter folder to load on top
+    lora: LoraConfig | None = None  # a new LoRA to train
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    device: str = "auto"
+
+
+class EvalConfig(Section):
+    batch_size: int = 16
+    max_new_tokens: int = 256
+    stop: list[str] = Field(default_factory=lambda: ["\n\nQ:", "\n\nQuestion:", "---"])
+    self_consistency: int = 1  # k > 1 samples k CoTs and takes the majority answer
+    temperature: float = 0.7  # used only with self-consistency; greedy otherwise
+    top_p: float = 0.95
+    prompt_style: Literal["plain", "chat"] = "plain"
+    few_shot: int = 0  # exemplars from the train split of the same task (the gold answer only)
+
+
+class RunConfig(Section):
+    run_dir: str = "runs/default"
+    seed: int = 42
+    data: DataConfig = Field(default_factory=DataConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+
+def _parse_value(text: str) -> Any:
+    """Override values are YAML scalars or flow collections: 8, 0.1, true, null, [a, b]."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise CotdistillError(f"override '{item}' is not of the form key=value (e.g. eval.batch_size=8)")
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise CotdistillError(f"override '{item}': '{part}' is not a section")
+            node = child
+        node[parts[-1]] = _parse_value(raw)
+    return data
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Read a YAML config (or start from defaults), apply overrides, validate; errors name file and field."""
+    source = str(path) if path else "<defaults>"
+    data: dict = {}
+    if path:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except OSError as e:
+            raise CotdistillError(f"{source}: cannot read config: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark else ""
+            raise CotdistillError(f"{source}{line}: invalid YAML: {getattr(e, 'problem', e)}") from None
+        if not isinstance(data, dict):
+            raise CotdistillError(f"{source}: a config must be a mapping of sections")
+    data = apply_overrides(data, list(overrides))
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise CotdistillError(f"{source}: field '{field}': {first['msg']}") from None
