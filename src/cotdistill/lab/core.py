@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..errors import CotdistillError
+from ..grading import final_answer_sentence
 from ..records import AnswerFormat, ErrorType, Example
 
-ANSWER_PHRASE = "Therefore, the answer is"  # the foundation's grading.ANSWER_PHRASE; the conclusion must use it
 
 MISTAKE_TYPES: tuple[ErrorType, ...] = ("calculation", "logical", "knowledge")
 
@@ -129,7 +129,6 @@ class Family(ABC):
 # ---- rendering ---------------------------------------------------------------------------------------------
 
 OPENERS = ("Let's think step by step.", "Let's work through it step by step.", "Let's reason it out.")
-CONCLUSION = ANSWER_PHRASE + " {answer}."
 
 
 @dataclass(frozen=True)
@@ -141,7 +140,7 @@ class Rendered:
 
 def render(worked: Worked, style: Style) -> Rendered:
     """Join the steps into one CoT and remember where each step sits, so spans are exact by construction."""
-    steps = [*worked.steps, CONCLUSION.format(answer=worked.answer)]
+    steps = [*worked.steps, final_answer_sentence(worked.answer)]
     opener = style.pick(OPENERS, "opener")
     pieces = [opener]
     spans: list[tuple[int, int]] = []

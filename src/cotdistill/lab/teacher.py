@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CotdistillError
+from ..grading import extract_strict, final_answer_sentence, is_correct
 from ..records import ErrorType, Example, Rationale
 from .core import (
-    ANSWER_PHRASE, MISTAKE_TYPES, Family, Fault, Rendered, Style, Worked, differing_spans, render,
+    MISTAKE_TYPES, Family, Fault, Rendered, Style, Worked, differing_spans, render,
     split_sentences, stable_int,
 )
 from .families import family_of_task
@@ -74,7 +75,7 @@ class ScriptedTeacher:
     # ---- the Teacher protocol ------------------------------------------------------------------------------
 
     def solve(self, examples: Sequence[Example], n: int = 1) -> list[list[Rationale]]:
-        """n rationales per example; answer and correctness are filled in, since the teacher knows them."""
+        """n rationales per example, already graded (strict extraction), since the teacher knows its answers."""
         return [[self._as_rationale(example, self.trace(example, i), i) for i in range(n)] for example in examples]
 
     def rectify(self, items: Sequence[tuple[Example, Rationale]]) -> list[Rationale]:
@@ -177,9 +178,10 @@ class ScriptedTeacher:
     def _record(self, example: Example, rendered: Rendered, answer: str, sample_index: int, *, rid: str,
                 origin: str, parent: str | None, error_type: ErrorType | None,
                 spans: list[tuple[int, int]]) -> Rationale:
-        assert rendered.text.endswith(f"{ANSWER_PHRASE} {answer}.")
+        assert rendered.text.endswith(final_answer_sentence(answer))
+        extracted = extract_strict(rendered.text, example)  # graded by the same rule the evaluation uses
         return Rationale(
-            id=rid, example_id=example.id, text=rendered.text, answer=answer,
-            correct=_same(answer, example.answer), origin=origin, parent=parent, error_type=error_type,
+            id=rid, example_id=example.id, text=rendered.text, answer=extracted,
+            correct=is_correct(extracted, example), origin=origin, parent=parent, error_type=error_type,
             model=self.name, sample_index=sample_index, key_spans=spans,
         )
