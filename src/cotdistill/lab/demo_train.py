@@ -1,6 +1,6 @@
 """Train a from-scratch student on clean lab CoTs of one family and report held-out accuracy against chance.
 
-    python -m cotdistill.lab.demo_train --family tracking_shuffled_objects --minutes 10
+    python -m cotdistill.lab.demo_train --family web_of_lies --preset lab-tiny --minutes 10
 
 Prints the learning curve (loss, and accuracy on held-out questions of the training difficulty), then the
 final accuracy on the whole held-out set, the chance level and the time taken.
@@ -51,15 +51,15 @@ def run(family: str, preset: str, difficulty: dict[str, int], train_n: int, test
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cotdistill.lab.demo_train", description=__doc__.splitlines()[0])
-    parser.add_argument("--family", default="tracking_shuffled_objects", choices=sorted(FAMILIES))
-    parser.add_argument("--preset", default="lab-small", choices=sorted(SCRATCH_PRESETS))
+    parser.add_argument("--family", default="web_of_lies", choices=sorted(FAMILIES))
+    parser.add_argument("--preset", default="lab-tiny", choices=sorted(SCRATCH_PRESETS))
     parser.add_argument("--difficulty", nargs="*", default=[], metavar="KNOB=INT")
     parser.add_argument("--train-n", type=int, default=4000)
     parser.add_argument("--test-n", type=int, default=300)
     parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget for training")
-    parser.add_argument("--max-steps", type=int, default=1200)
+    parser.add_argument("--max-steps", type=int, default=1500)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", help="save the trained student and tokenizer here")

@@ -125,9 +125,6 @@ def train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
     window: list[float] = []
     model.train()
     for step in range(cfg.max_steps):
-        if time.perf_counter() - started > cfg.time_budget_s:
-            log(f"time budget of {cfg.time_budget_s:.0f}s reached at step {step}")
-            break
         if len(order) < cfg.batch_size:
             order += rng.sample(range(len(encoded)), len(encoded))
         batch = [encoded[i] for i in order[: cfg.batch_size]]
@@ -145,7 +142,8 @@ def train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
         result.tokens += int(mask.sum())
         result.steps = step + 1
         window.append(loss.item())
-        last = step + 1 == cfg.max_steps
+        out_of_time = time.perf_counter() - started > cfg.time_budget_s
+        last = step + 1 == cfg.max_steps or out_of_time
         if (step + 1) % cfg.log_every == 0 or last:
             point = CurvePoint(step + 1, time.perf_counter() - started, result.tokens, sum(window) / len(window))
             window = []
@@ -154,5 +152,8 @@ def train(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
             result.curve.append(point)
             acc = "" if point.accuracy is None else f"  held-out acc {point.accuracy:.3f}"
             log(f"step {point.step:5d}  {point.seconds:6.1f}s  {point.tokens:8d} tok  loss {point.loss:.4f}{acc}")
+        if out_of_time:
+            log(f"time budget of {cfg.time_budget_s:.0f}s reached after step {step + 1}")
+            break
     result.seconds = time.perf_counter() - started
     return result

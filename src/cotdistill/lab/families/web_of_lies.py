@@ -34,7 +34,8 @@ class WebOfLies(Family):
     name = "web_of_lies"
     bbh_subtasks = ("web_of_lies",)
     mistake_types: tuple[ErrorType, ...] = ("logical",)
-    task_description = "Follow a chain of people vouching for or accusing one another and decide whether the last one tells the truth."
+    task_description = ("Follow a chain of people vouching for or accusing one another and decide whether the last "
+                        "one tells the truth.")
     default_difficulty = {"people": 5}
     hard_difficulty = {"people": 8}
 
