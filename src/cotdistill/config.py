@@ -59,7 +59,6 @@ class EvalConfig(Section):
     temperature: float = 0.7  # used only with self-consistency; greedy otherwise
     top_p: float = 0.95
     prompt_style: Literal["plain", "chat"] = "plain"
-    few_shot: int = 0  # exemplars from the train split of the same task (the gold answer only)
 
 
 class RunConfig(Section):

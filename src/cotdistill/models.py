@@ -61,10 +61,9 @@ def pick_device(requested: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_tokenizer(name: str, gguf_file: str | None = None):
+def _load_tokenizer(target: str, gguf: str | None, name: str):
     from transformers import AutoTokenizer
 
-    target, gguf = resolve_model(name, gguf_file)
     try:
         tokenizer = AutoTokenizer.from_pretrained(target, gguf_file=gguf)
     except (OSError, ValueError) as e:
@@ -74,23 +73,35 @@ def load_tokenizer(name: str, gguf_file: str | None = None):
     return tokenizer
 
 
-def load_student(cfg: StudentConfig):
-    """Return (model, tokenizer) ready for generation or training, on the configured device."""
+def _load_model(target: str, gguf: str | None, name: str, dtype: torch.dtype):
     from transformers import AutoModelForCausalLM
 
-    target, gguf = resolve_model(cfg.model, cfg.gguf_file)
-    device = pick_device(cfg.device)
-    tokenizer = load_tokenizer(cfg.model, cfg.gguf_file)
     try:
-        model = AutoModelForCausalLM.from_pretrained(target, gguf_file=gguf, dtype=_dtype(cfg.dtype, device))
+        model = AutoModelForCausalLM.from_pretrained(target, gguf_file=gguf, dtype=dtype)
     except (OSError, ValueError) as e:
-        raise CotdistillError(f"cannot load model '{cfg.model}': {str(e).splitlines()[0]}") from None
+        raise CotdistillError(f"cannot load model '{name}': {str(e).splitlines()[0]}") from None
     if gguf is not None:
-        # A GGUF-loaded model keeps a quantization config that blocks saving and PEFT merges; the weights are
-        # already dequantised, so the config is only a label.
+        # The weights are already dequantised; the leftover quantization config would block saving and merges.
         model.config.quantization_config = None
         model.hf_quantizer = None
         model.is_quantized = False
+    return model
+
+
+def load_tokenizer(name: str, gguf_file: str | None = None):
+    return _load_tokenizer(str(hf_copy_of(name, gguf_file)), None, name)
+
+
+def load_student(cfg: StudentConfig):
+    """Return (model, tokenizer) ready for generation or training, on the configured device.
+
+    A GGUF model is dequantised once into a cached transformers folder (`hf_copy_of`), so later loads take
+    seconds instead of re-converting every tensor.
+    """
+    target = str(hf_copy_of(cfg.model, cfg.gguf_file))
+    device = pick_device(cfg.device)
+    tokenizer = _load_tokenizer(target, None, cfg.model)
+    model = _load_model(target, None, cfg.model, _dtype(cfg.dtype, device))
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     if cfg.adapter:
@@ -147,8 +158,8 @@ def hf_copy_of(name: str, gguf_file: str | None = None) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=".convert-"))
     try:
-        model, tokenizer = load_student(StudentConfig(model=name, gguf_file=gguf_file, device="cpu"))
-        save_hf_copy(model, tokenizer, staging)
+        model = _load_model(target, gguf, name, torch.float32)
+        save_hf_copy(model, _load_tokenizer(target, gguf, name), staging)
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

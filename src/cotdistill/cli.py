@@ -1,0 +1,128 @@
+"""The `cotdistill` command: one subcommand per stage, and `run` for a whole config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import CotdistillError
+
+
+def _data_command(args: argparse.Namespace) -> None:
+    from collections import Counter
+
+    from .data import bigbench
+
+    if args.source in ("all", "bbh"):
+        availability = bigbench.bbh_availability()
+        counts = Counter((e.task, e.split) for e in bigbench.load_bbh(seed=args.seed))
+        print("BBH (BIG-Bench Hard): up to 250 examples per subtask, split train:test 4:1\n")
+        print("| subtask | train | test | source |\n|---|---:|---:|---|")
+        for name, where in availability.items():
+            print(f"| {name} | {counts[(name, 'train')]} | {counts[(name, 'test')]} | {where} |")
+        usable = sum(1 for name in availability if counts[(name, "train")])
+        print(f"\n{usable} of {len(availability)} subtasks available, "
+              f"{sum(v for (_, s), v in counts.items() if s == 'train')} train / "
+              f"{sum(v for (_, s), v in counts.items() if s == 'test')} test examples\n")
+    if args.source in ("all", "bbsub"):
+        index = bigbench.bbsub_index()
+        print("BB-sub (BIG-bench multiple-choice reasoning tasks outside BBH): up to 100 examples per task\n")
+        if args.verbose:
+            print("| task | examples |\n|---|---:|")
+            for name, n in index.items():
+                print(f"| {bigbench.bbsub_task_name(name)} | {min(n, bigbench.BBSUB_MAX_PER_TASK)} |")
+        total = sum(min(n, bigbench.BBSUB_MAX_PER_TASK) for n in index.values())
+        print(f"BB-sub: {len(index)} tasks, {total} examples (all split 'test')")
+    if args.source == "all":
+        print("\nUser data: data.source=file data.path=FILE.jsonl|.csv (data.fields maps columns), "
+              "or data.source=hub data.path=NAME")
+
+
+def _eval_command(args: argparse.Namespace) -> None:
+    from .config import load_config
+    from .pipeline import run_pipeline
+
+    overrides = [
+        f"student.model={args.model}",
+        f"data.source={args.benchmark}",
+        f"eval.batch_size={args.batch_size}",
+        f"eval.max_new_tokens={args.max_new_tokens}",
+        f"eval.self_consistency={args.self_consistency}",
+        f"eval.prompt_style={args.prompt_style}",
+        f"run_dir={args.run_dir}",
+    ]
+    if args.gguf_file:
+        overrides.append(f"student.gguf_file={args.gguf_file}")
+    if args.adapter:
+        overrides.append(f"student.adapter={args.adapter}")
+    if args.subtasks:
+        overrides.append(f"data.subtasks=[{args.subtasks}]")
+    if args.split:
+        overrides.append(f"data.split={args.split}")
+    if args.limit_per_task:
+        overrides.append(f"data.limit_per_task={args.limit_per_task}")
+    if args.data_file:
+        overrides += ["data.source=file", f"data.path={args.data_file}"]
+    run_pipeline(load_config(args.config, overrides + list(args.overrides)))
+
+
+def _run_command(args: argparse.Namespace) -> None:
+    from .config import load_config
+    from .pipeline import run_pipeline
+
+    run_pipeline(load_config(args.config, args.overrides))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cotdistill",
+        description="Chain-of-thought distillation: teacher reasoning in, a small reasoning student out.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
+
+    p = sub.add_parser("run", help="run a whole config: cotdistill run CONFIG.yaml key=value ...")
+    p.add_argument("config", help="YAML config (see configs/)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. eval.batch_size=8")
+    p.set_defaults(func=_run_command)
+
+    p = sub.add_parser("data", help="list data sources, BBH subtasks and BB-sub tasks with counts")
+    p.add_argument("--source", choices=["all", "bbh", "bbsub"], default="all")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-v", "--verbose", action="store_true", help="list every BB-sub task")
+    p.set_defaults(func=_data_command)
+
+    p = sub.add_parser("eval", help="evaluate a student on a benchmark split (strict and flexible accuracy)")
+    p.add_argument("--model", default="smollm2-135m-instruct", help="folder, hub name, .gguf file or alias")
+    p.add_argument("--gguf-file", help="GGUF file name inside --model's folder")
+    p.add_argument("--adapter", help="a PEFT adapter folder to apply")
+    p.add_argument("--benchmark", choices=["bbh", "bbsub"], default="bbh")
+    p.add_argument("--subtasks", help="comma-separated subtasks (default: all)")
+    p.add_argument("--split", help="train or test (default: test)")
+    p.add_argument("--limit-per-task", type=int, help="evaluate only the first N questions of each subtask")
+    p.add_argument("--data-file", help="evaluate on your own .jsonl/.csv file instead of a benchmark")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--self-consistency", type=int, default=1, metavar="K", help="majority vote over K samples")
+    p.add_argument("--prompt-style", choices=["plain", "chat"], default="plain")
+    p.add_argument("--run-dir", default="runs/eval")
+    p.add_argument("--config", help="a YAML config to start from")
+    p.add_argument("overrides", nargs="*", help="further dotted overrides")
+    p.set_defaults(func=_eval_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CotdistillError as e:
+        print(f"cotdistill: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cotdistill: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

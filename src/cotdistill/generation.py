@@ -1,0 +1,92 @@
+"""Batched text generation with a transformers model: left padding, stop strings, n samples per prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Generated:
+    text: str
+    finish_reason: str  # "stop" (EOS or a stop string) or "length"
+    new_tokens: int
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Text up to the first stop string, and whether one was found."""
+    cut = min((i for s in stop if (i := text.find(s)) >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+@torch.inference_mode()
+def generate_texts(
+    model,
+    tokenizer,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int = 256,
+    stop: Sequence[str] = (),
+    batch_size: int = 16,
+    num_samples: int = 1,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int | None = None,
+    on_batch: Callable[[list[int], list[list[Generated]]], None] | None = None,
+) -> list[list[Generated]]:
+    """Continue each prompt; returns num_samples generations per prompt, in prompt order.
+
+    Prompts are grouped by length so that a batch carries little padding, and padded on the left so that every
+    row's continuation starts at the same position. `on_batch(indices, results)` is called after each batch,
+    which lets a caller journal finished work before the next batch starts.
+    """
+    if seed is not None:
+        torch.manual_seed(seed)
+    sampling = temperature > 0 and num_samples >= 1
+    device = next(model.parameters()).device
+    previous_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+    results: list[list[Generated] | None] = [None] * len(prompts)
+    eos_ids = model.generation_config.eos_token_id
+    eos_ids = set(eos_ids if isinstance(eos_ids, list) else [eos_ids]) if eos_ids is not None else set()
+    try:
+        for start in range(0, len(order), batch_size):
+            indices = order[start : start + batch_size]
+            enc = tokenizer(
+                [prompts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(device)
+            kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
+            if stop:
+                kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
+            if sampling:
+                kwargs.update(do_sample=True, temperature=temperature, top_p=top_p, num_return_sequences=num_samples)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            out = model.generate(**enc, **kwargs)
+            new = out[:, enc["input_ids"].shape[1] :]
+            per_prompt = num_samples if sampling else 1
+            batch_results = []
+            for row, index in enumerate(indices):
+                gens = []
+                for k in range(per_prompt):
+                    ids = new[row * per_prompt + k].tolist()
+                    length = next((j for j, t in enumerate(ids) if t in eos_ids), None)
+                    hit_eos = length is not None
+                    ids = ids[: length if hit_eos else len(ids)]
+                    while ids and ids[-1] == tokenizer.pad_token_id and not hit_eos:
+                        ids.pop()
+                    text, hit_stop = cut_at_stop(tokenizer.decode(ids, skip_special_tokens=True), stop)
+                    reason = "stop" if hit_eos or hit_stop or len(ids) < max_new_tokens else "length"
+                    gens.append(Generated(text=text, finish_reason=reason, new_tokens=len(ids)))
+                if not sampling and num_samples > 1:
+                    gens = gens * num_samples  # greedy decoding gives the same text every time
+                results[index] = gens
+                batch_results.append(gens)
+            if on_batch:
+                on_batch(indices, batch_results)
+    finally:
+        tokenizer.padding_side = previous_side
+    return results  # type: ignore[return-value]

@@ -1,0 +1,107 @@
+import json
+from collections import Counter
+
+import pytest
+
+from cotdistill.config import DataConfig
+from cotdistill.data import bigbench, load_examples
+from cotdistill.data.files import load_file, load_hub
+from cotdistill.errors import CotdistillError, RecordError
+
+
+@pytest.fixture(scope="module")
+def bbh():
+    return bigbench.load_bbh()
+
+
+def test_bbh_has_the_json_subtasks_capped_and_split_four_to_one(bbh):
+    counts = Counter((e.task, e.split) for e in bbh)
+    tasks = {t for t, _ in counts}
+    assert len(tasks) >= 24
+    for task in tasks:
+        train, test = counts[(task, "train")], counts[(task, "test")]
+        assert train + test <= bigbench.BBH_MAX_PER_TASK
+        assert abs(train - 4 * test) <= 4, (task, train, test)
+
+
+def test_bbh_sampling_is_reproducible_and_seeded(bbh):
+    again = bigbench.load_bbh(["navigate", "snarks"])
+    assert again == [e for e in bbh if e.task in ("navigate", "snarks")]
+    other = bigbench.load_bbh(["navigate"], seed=1)
+    assert {e.id for e in other} != {e.id for e in again if e.task == "navigate"}
+
+
+def test_bbh_answers_fit_their_format(bbh):
+    for e in bbh:
+        if e.answer_format == "choice":
+            letter = ord(e.answer[1]) - ord("A")
+            assert e.answer.startswith("(") and 0 <= letter < len(e.choices)
+            assert f"\n{e.answer} {e.choices[letter]}" in e.question
+        elif e.answer_format == "label":
+            assert e.answer in e.choices
+        elif e.answer_format == "number":
+            assert e.answer.lstrip("-").isdigit()
+
+
+def test_bbh_right_options_are_not_always_in_one_place(bbh):
+    letters = Counter(e.answer for e in bbh if e.task == "date_understanding")
+    assert max(letters.values()) < 0.5 * sum(letters.values())
+
+
+def test_bbh_questions_follow_bbh_format(bbh):
+    by_task = {e.task: e for e in bbh}
+    assert by_task["hyperbaton"].question.startswith("Which sentence has the correct adjective order:\nOptions:\n(A) ")
+    assert by_task["snarks"].question.startswith("Which statement is sarcastic?\nOptions:\n(A) ")
+    assert by_task["navigate"].question.endswith("\nOptions:\n- Yes\n- No")
+    assert by_task["word_sorting"].question.startswith("Sort the following words alphabetically: List: ")
+    assert by_task["sports_understanding"].question.startswith('Is the following sentence plausible? "')
+
+
+def test_unknown_subtask_is_a_clear_error():
+    with pytest.raises(CotdistillError, match="unknown BBH subtask 'navigation'"):
+        bigbench.load_bbh(["navigation"])
+
+
+def test_bbsub_is_61_tasks_outside_bbh():
+    index = bigbench.bbsub_index()
+    assert len(index) == 61
+    assert not {name.split("/")[0] for name in index} & bigbench.BBH_SOURCE_TASKS
+    examples = bigbench.load_bbsub(["anachronisms", "winowhy"])
+    counts = Counter(e.task for e in examples)
+    assert counts["anachronisms"] == min(100, index["anachronisms"]) and counts["winowhy"] == 100
+    assert all(e.split == "test" and e.answer_format == "choice" for e in examples)
+
+
+def test_limit_per_task_takes_a_small_sample():
+    examples = load_examples(DataConfig(source="bbh", subtasks=["navigate", "snarks"], limit_per_task=3))
+    assert Counter(e.task for e in examples) == {"navigate": 3, "snarks": 3}
+    assert all(e.split == "test" for e in examples)
+
+
+def test_user_jsonl_with_field_mapping(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    rows = [{"q": "1 + 1 =", "a": 2, "kind": "number"}, {"q": "Is ice cold?", "a": "Yes", "opts": ["Yes", "No"]}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    examples = load_file(str(path), {"question": "q", "answer": "a", "answer_format": "kind", "choices": "opts"})
+    assert [(e.id, e.task, e.answer, e.answer_format) for e in examples] == [
+        ("mine/1", "mine", "2", "number"),
+        ("mine/2", "mine", "Yes", "label"),
+    ]
+
+
+def test_user_csv_choices_and_missing_field_names_the_line(tmp_path):
+    path = tmp_path / "mine.csv"
+    path.write_text('question,answer,choices\n"Pick one",(B),"red|blue"\n"Another",,"a|b"\n')
+    with pytest.raises(RecordError, match=r"mine\.csv:3: field 'answer': missing"):
+        load_file(str(path))
+    path.write_text('question,answer,choices\n"Pick one",(B),"red|blue"\n')
+    (example,) = load_file(str(path))
+    assert example.choices == ["red", "blue"] and example.answer_format == "choice"
+
+
+def test_hub_loader_reads_a_local_dataset_folder(tmp_path):
+    folder = tmp_path / "my_dataset"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text(json.dumps({"input": "3 * 3 =", "target": "9"}) + "\n")
+    examples = load_hub(str(folder), fields={"question": "input", "answer": "target"}, answer_format="number")
+    assert [(e.task, e.question, e.answer) for e in examples] == [("my_dataset", "3 * 3 =", "9")]

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+
+from cotdistill.config import DataConfig, EvalConfig
+from cotdistill.data import load_examples
+from cotdistill.evaluate import PARTIAL, compute_metrics, evaluate, majority_vote
+from cotdistill.generation import generate_texts
+
+
+def test_majority_vote_ignores_missing_answers_and_breaks_ties_by_first_seen():
+    assert majority_vote([None, "(B)", "(A)", "(A)", None]) == "(A)"
+    assert majority_vote(["(B)", "(A)"]) == "(B)"
+    assert majority_vote([None, None]) is None
+
+
+def test_metrics_are_micro_averaged_per_task_and_benchmark():
+    rows = [
+        {"benchmark": "bbh", "task": "a", "strict_correct": True, "flexible_correct": True, "finish_reason": "stop"},
+        {"benchmark": "bbh", "task": "a", "strict_correct": False, "flexible_correct": True, "finish_reason": "stop"},
+        {"benchmark": "bbh", "task": "b", "strict_correct": False, "flexible_correct": False, "finish_reason": "length"},
+    ]
+    m = compute_metrics(rows)
+    assert m["tasks"]["bbh/a"] == {"n": 2, "strict": 0.5, "flexible": 1.0, "truncated": 0}
+    assert m["benchmarks"]["bbh"]["strict"] == pytest.approx(1 / 3)
+    assert m["benchmarks"]["bbh"]["flexible"] == pytest.approx(2 / 3)
+    assert m["benchmarks"]["bbh"]["truncated"] == 1
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return load_examples(DataConfig(source="bbh", subtasks=["navigate", "date_understanding"], limit_per_task=3))
+
+
+@pytest.mark.slow
+def test_batched_greedy_generation_matches_one_at_a_time(smollm2, sample):
+    model, tokenizer = smollm2
+    prompts = [f"Q: {e.question}\nA:" for e in sample[:4]]
+    batched = generate_texts(model, tokenizer, prompts, max_new_tokens=24, batch_size=4)
+    single = [generate_texts(model, tokenizer, [p], max_new_tokens=24, batch_size=1)[0] for p in prompts]
+    assert [b[0].text for b in batched] == [s[0].text for s in single]
+    assert all(g[0].new_tokens <= 24 for g in batched)
+
+
+@pytest.mark.slow
+def test_evaluation_writes_predictions_and_metrics_and_resumes(smollm2, sample, tmp_path):
+    model, tokenizer = smollm2
+    cfg = EvalConfig(batch_size=4, max_new_tokens=32)
+    # An interrupted run left one finished prediction in the journal: it must be kept, not regenerated.
+    planted = {
+        "id": sample[0].id, "task": sample[0].task, "benchmark": "bbh", "gold": sample[0].answer,
+        "output": "planted", "finish_reason": "stop", "strict": sample[0].answer, "flexible": sample[0].answer,
+        "strict_correct": True, "flexible_correct": True,
+    }
+    (tmp_path / PARTIAL).write_text(json.dumps(planted) + "\n")
+    metrics = evaluate(model, tokenizer, sample, cfg, tmp_path)
+    predictions = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert [p["id"] for p in predictions] == [e.id for e in sample]
+    assert predictions[0]["output"] == "planted"
+    assert all(p["output"] != "planted" for p in predictions[1:])
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert set(metrics["tasks"]) == {"bbh/navigate", "bbh/date_understanding"}
+    assert not (tmp_path / PARTIAL).exists()
+
+
+@pytest.mark.slow
+def test_self_consistency_votes_over_k_samples(smollm2, sample, tmp_path):
+    model, tokenizer = smollm2
+    cfg = EvalConfig(batch_size=6, max_new_tokens=24, self_consistency=3, temperature=1.0)
+    evaluate(model, tokenizer, sample[:2], cfg, tmp_path)
+    for p in map(json.loads, (tmp_path / "predictions.jsonl").read_text().splitlines()):
+        assert len(p["samples"]) == 3
+        assert p["flexible"] == majority_vote([s["flexible"] for s in p["samples"]])
