@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="list every BB-sub task")
     p.set_defaults(func=_data_command)
 
+    from .lab.cli import add_lab_arguments, lab_command
+
+    p = sub.add_parser("lab", help="write a lab dataset: procedural BBH-format questions and scripted-teacher CoTs")
+    add_lab_arguments(p)
+    p.set_defaults(func=lab_command)
+
     p = sub.add_parser("eval", help="evaluate a student on a benchmark split (strict and flexible accuracy)")
     p.add_argument("--model", default="smollm2-135m-instruct", help="folder, hub name, .gguf file or alias")
     p.add_argument("--gguf-file", help="GGUF file name inside --model's folder")
