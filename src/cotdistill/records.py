@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import RecordError
 
@@ -72,6 +72,33 @@ class DualPair(Record):
     chosen: Rationale
     rejected: Rationale
     kind: Literal["positive", "negative"]
+
+
+class WeightedSequence(Record):
+    """One training sequence as every method compiles it: a prompt, a target, and per-token weights.
+
+    Kept model-agnostic: a causal LM trains on prompt + target with the prompt masked; an encoder-decoder reads
+    the prompt and predicts the target. `target_weights` may be negative (unlikelihood on wrong key tokens).
+    `target_segments` labels each target token (0 rationale, 1 answer, by convention) so that losses that
+    depend on parts of a sequence (CoPeD's combined rationale and answer loss) can be computed in the trainer.
+    """
+
+    id: str = Field(min_length=1)
+    prompt_ids: list[int]
+    target_ids: list[int] = Field(min_length=1)
+    target_weights: list[float]
+    target_segments: list[int] = Field(default_factory=list)  # empty: all segment 0
+    instance_weight: float = 1.0
+    method: str = ""
+    example_id: str = ""
+
+    @model_validator(mode="after")
+    def _lengths_match(self) -> WeightedSequence:
+        if len(self.target_weights) != len(self.target_ids):
+            raise ValueError(f"target_weights has {len(self.target_weights)} entries for {len(self.target_ids)} target tokens")
+        if self.target_segments and len(self.target_segments) != len(self.target_ids):
+            raise ValueError(f"target_segments has {len(self.target_segments)} entries for {len(self.target_ids)} target tokens")
+        return self
 
 
 R = TypeVar("R", bound=BaseModel)
