@@ -1,0 +1,67 @@
+"""Turning (prompt, target) text into the token ids every recipe compiles, one way for all methods.
+
+The prompt is tokenized exactly as evaluation feeds it to the student (no special tokens added; see
+generation.generate_texts), the target is the continuation: a leading space, the text, then EOS. Target tokens
+carry character offsets into the target text, so a recipe can weight or segment tokens by character spans
+(key steps, the answer sentence) without re-tokenizing pieces separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..records import WeightedSequence
+
+RATIONALE, ANSWER = 0, 1  # target segment ids (see WeightedSequence.target_segments)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    prompt_ids: list[int]
+    target_ids: list[int]
+    target_offsets: list[tuple[int, int]]  # per target token, a character span of the target text; EOS is empty
+
+
+def encode(tokenizer, prompt: str, target: str, *, separator: str = " ") -> Encoded:
+    """Token ids of `prompt` and of `separator + target + EOS`, with target offsets relative to `target`."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
+    text = separator + target
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    shift = len(separator)
+    offsets = [(max(a - shift, 0), max(b - shift, 0)) for a, b in enc.offset_mapping]
+    ids = list(enc.input_ids)
+    if tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+        offsets.append((len(target), len(target)))
+    return Encoded(list(prompt_ids), ids, offsets)
+
+
+def tokens_in_spans(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> list[bool]:
+    """For each token, whether its characters overlap any of `spans` (half-open character ranges)."""
+    return [any(a < e and s < b for s, e in spans) for a, b in offsets]
+
+
+def weighted_sequence(
+    encoded: Encoded,
+    *,
+    id: str,
+    weights: Sequence[float] | float = 1.0,
+    segments: Sequence[int] = (),
+    instance_weight: float = 1.0,
+    method: str = "",
+    example_id: str = "",
+) -> WeightedSequence:
+    """A WeightedSequence from encoded text; a scalar weight applies to every target token."""
+    n = len(encoded.target_ids)
+    token_weights = [float(weights)] * n if isinstance(weights, (int, float)) else [float(w) for w in weights]
+    return WeightedSequence(
+        id=id,
+        prompt_ids=encoded.prompt_ids,
+        target_ids=encoded.target_ids,
+        target_weights=token_weights,
+        target_segments=list(segments),
+        instance_weight=instance_weight,
+        method=method,
+        example_id=example_id,
+    )
