@@ -1,0 +1,587 @@
+"""Compare methods over seeds: accuracy tables, a paired bootstrap against a baseline, a bar plot, an HTML page.
+
+The input is evaluation output only (each run's predictions.jsonl, as evaluate.score writes it), so a report
+can be rebuilt at any time from a results manifest without retraining: `cotdistill report RUN_DIR_OR_MANIFEST`.
+
+Accuracy is in percent. "mean ± std" is over seeds: the mean of the per-seed accuracies and their sample
+standard deviation (ddof 1); with one seed the std is shown as "–".
+
+The paired bootstrap for Δ (method minus baseline, in accuracy points), per split:
+1. Seeds: those both the method and the baseline have. A run without a seed (the teacher) pairs with every
+   seed of the other side.
+2. Questions: the ids present in every one of those runs of both sides, sorted.
+3. d[s, q] = correct_method(s, q) - correct_baseline(s, q), in {-1, 0, 1}; m[q] = mean of d[s, q] over seeds.
+   Δ = mean of m[q] over questions, i.e. the mean over seeds of the per-seed accuracy differences.
+4. rng = numpy.random.default_rng(bootstrap_seed); for each of B replicates (default 2000), draw n question
+   indices with replacement, `rng.integers(0, n, size=n)`, and take the mean of m over them. The same draw
+   serves every seed, so the pairing by question and by seed is kept; seeds themselves are not resampled.
+5. The 95% interval is the 2.5th and 97.5th percentiles of the B replicates (numpy's linear interpolation).
+   It is flagged (*) when it excludes 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import CotdistillError, RecordError
+from .records import atomic_write_bytes, atomic_write_text, iter_jsonl, parse_record
+
+Metric = Literal["strict", "flexible"]
+METRICS: tuple[Metric, ...] = ("strict", "flexible")
+TEACHER = "teacher"
+MANIFEST_NAME = "results.json"
+SPLIT_ORDER = ("IND", "OOD")  # these come first, in this order; other split labels follow alphabetically
+DASH = "–"
+
+
+class PredictionRow(BaseModel):
+    """The fields of one evaluate.score record that a report needs; the rest of the record is ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str = Field(min_length=1)
+    task: str = Field(min_length=1)
+    benchmark: str = ""
+    strict_correct: bool
+    flexible_correct: bool
+
+    def correct(self, metric: Metric) -> bool:
+        return self.strict_correct if metric == "strict" else self.flexible_correct
+
+    @property
+    def task_key(self) -> str:
+        return f"{self.benchmark}/{self.task}" if self.benchmark else self.task
+
+
+def load_predictions(path: str | os.PathLike) -> list[PredictionRow]:
+    """Read a predictions.jsonl; a bad line raises a RecordError naming file, line and field."""
+    rows: list[PredictionRow] = []
+    seen: set[str] = set()
+    for number, value in iter_jsonl(path):
+        row = parse_record(PredictionRow, value, str(path), number)
+        if row.id in seen:
+            raise RecordError(str(path), number, "id", f"duplicate question id {row.id!r}")
+        seen.add(row.id)
+        rows.append(row)
+    if not rows:
+        raise CotdistillError(f"{path}: no predictions")
+    return rows
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One evaluated run: a method trained with one seed, evaluated on one split ("IND", "OOD", ...).
+
+    `predictions` is a predictions.jsonl path or its rows; `seed` is None for runs without seeds (the teacher).
+    """
+
+    method: str
+    seed: int | None
+    split: str
+    predictions: str | os.PathLike | Sequence[Mapping | PredictionRow]
+    n_sequences: int | None = None
+    wall_time_s: float | None = None
+
+    def rows(self) -> list[PredictionRow]:
+        if isinstance(self.predictions, (str, os.PathLike)):
+            return load_predictions(self.predictions)
+        where = f"<predictions of {self.method}, seed {self.seed}, {self.split}>"
+        return [r if isinstance(r, PredictionRow) else parse_record(PredictionRow, r, where, i)
+                for i, r in enumerate(self.predictions, start=1)]
+
+    def loaded(self) -> RunResult:
+        """The same run with its rows read, so several views of a report read each file once."""
+        return replace(self, predictions=tuple(self.rows()))
+
+
+Runs = dict[tuple[str, str], dict[int | None, list[PredictionRow]]]  # (method, split) -> seed -> rows
+
+
+def _collect(results: Sequence[RunResult]) -> Runs:
+    runs: Runs = {}
+    for r in results:
+        per_seed = runs.setdefault((r.method, r.split), {})
+        if r.seed in per_seed:
+            raise CotdistillError(f"two runs for method {r.method!r}, seed {r.seed}, split {r.split!r}")
+        per_seed[r.seed] = r.rows()
+        if None in per_seed and len(per_seed) > 1:
+            raise CotdistillError(f"method {r.method!r} ({r.split}) mixes runs with and without a seed")
+    return runs
+
+
+def _ordered_splits(splits: set[str]) -> list[str]:
+    return [s for s in SPLIT_ORDER if s in splits] + sorted(splits - set(SPLIT_ORDER))
+
+
+def _ordered_methods(results: Sequence[RunResult], baseline: str | None) -> list[str]:
+    """The baseline first, then methods in the order they were given, the teacher last."""
+    names = list(dict.fromkeys(r.method for r in results))
+    head = [baseline] if baseline in names else []
+    tail = [TEACHER] if TEACHER in names and TEACHER != baseline else []
+    return head + [m for m in names if m not in head and m not in tail] + tail
+
+
+# -- statistics ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """Accuracy in percent over seeds: mean, sample std (None with one seed), and how many seeds it has."""
+
+    mean: float
+    std: float | None
+    n_seeds: int
+    n_questions: int
+
+    def cell(self, expected_seeds: int = 0) -> str:
+        std = DASH if self.std is None else f"{self.std:.1f}"
+        short = f" ({self.n_seeds} of {expected_seeds} seeds)" if 0 < self.n_seeds < expected_seeds else ""
+        return f"{self.mean:.1f} ± {std}{short}"
+
+
+def accuracy_over_seeds(per_seed: Sequence[Sequence[bool]]) -> Accuracy:
+    """Mean and sample std over seeds of each seed's accuracy (per_seed: one list of outcomes per seed)."""
+    accs = [100.0 * sum(o) / len(o) for o in per_seed]
+    std = float(np.std(accs, ddof=1)) if len(accs) > 1 else None
+    return Accuracy(float(np.mean(accs)), std, len(accs), max(len(o) for o in per_seed))
+
+
+@dataclass(frozen=True)
+class Delta:
+    """Method minus baseline in accuracy points, with the paired bootstrap's 95% interval."""
+
+    delta: float
+    low: float
+    high: float
+    n_questions: int
+    n_seeds: int
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def cell(self) -> str:
+        return f"{self.delta:+.1f} [{self.low:+.1f}, {self.high:+.1f}]" + (" *" if self.excludes_zero else "")
+
+
+def _seed_key(seed: int | None) -> tuple[bool, int]:
+    return seed is not None, seed or 0
+
+
+Outcomes = Mapping[int | None, Mapping[str, bool]]  # seed -> question id -> correct
+
+
+def paired_bootstrap(method: Outcomes, baseline: Outcomes, n_boot: int = 2000, seed: int = 0) -> Delta | None:
+    """Δ and its 95% interval as the module docstring describes; None when no seed or question is shared."""
+    if n_boot < 1:
+        raise CotdistillError(f"the bootstrap needs at least 1 replicate, got {n_boot}")
+    if None in method:
+        seeds = sorted(baseline, key=_seed_key)
+    elif None in baseline:
+        seeds = sorted(method, key=_seed_key)
+    else:
+        seeds = sorted(set(method) & set(baseline), key=_seed_key)
+    if not seeds:
+        return None
+    sides = [(method[None] if None in method else method[s], baseline[None] if None in baseline else baseline[s])
+             for s in seeds]
+    ids = sorted(set.intersection(*(set(m) & set(b) for m, b in sides)))
+    if not ids:
+        return None
+    d = np.array([[float(m[q]) - float(b[q]) for q in ids] for m, b in sides])
+    per_question = d.mean(axis=0)
+    n = len(ids)
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(n_boot)
+    for i in range(n_boot):  # one draw of n indices per replicate; ~20 ms for B=2000, n=1000
+        replicates[i] = per_question[rng.integers(0, n, size=n)].mean()
+    low, high = np.percentile(replicates, [2.5, 97.5])
+    return Delta(100 * float(per_question.mean()), 100 * float(low), 100 * float(high), n, len(seeds))
+
+
+# -- the comparison table ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    method: str
+    seeds: tuple[int | None, ...]
+    accuracy: dict[str, Accuracy]  # split -> accuracy over seeds (absent: no run on that split)
+    delta: dict[str, Delta]  # split -> Δ vs the baseline (absent: no baseline, or nothing shared)
+    n_sequences: tuple[int, ...]
+    wall_time_s: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    rows: list[ComparisonRow]
+    splits: list[str]
+    metric: Metric
+    baseline: str | None  # None when the requested baseline is not among the methods
+    requested_baseline: str | None
+    expected_seeds: int  # the number of distinct seeds over all runs: fewer in a cell is flagged
+    n_boot: int
+    boot_seed: int
+    breakdown: dict[str, dict[str, dict[str, Accuracy]]] = field(default_factory=dict)  # split -> task -> method
+
+    def header(self) -> list[str]:
+        cols = ["method", "seeds"] + [f"{s} {self.metric} acc. (mean ± std)" for s in self.splits]
+        if self.baseline:
+            cols += [f"Δ {s} vs {self.baseline} [95% CI]" for s in self.splits]
+        cols.append("train sequences")
+        if any(r.wall_time_s for r in self.rows):
+            cols.append("train time")
+        return cols
+
+    def cells(self) -> list[list[str]]:
+        timed = any(r.wall_time_s for r in self.rows)
+        out = []
+        for r in self.rows:
+            row = [r.method, ", ".join(DASH if s is None else str(s) for s in r.seeds)]
+            expected = 0 if r.seeds == (None,) else self.expected_seeds  # a seedless run misses no seed
+            row += [r.accuracy[s].cell(expected) if s in r.accuracy else DASH for s in self.splits]
+            if self.baseline:
+                same = r.method == self.baseline
+                row += [DASH if same or s not in r.delta else r.delta[s].cell() for s in self.splits]
+            row.append(_count_range(r.n_sequences))
+            if timed:
+                row.append(_duration(sum(r.wall_time_s) / len(r.wall_time_s)) if r.wall_time_s else DASH)
+            out.append(row)
+        return out
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.baseline:
+            notes.append(f"Δ: accuracy points vs {self.baseline}, paired by question and seed; 95% interval from a "
+                         f"bootstrap over questions (B={self.n_boot}, seed {self.boot_seed}); "
+                         "* marks an interval that excludes 0.")
+        elif self.requested_baseline:
+            notes.append(f"No Δ column: the baseline {self.requested_baseline!r} is not among the methods.")
+        notes.append("mean ± std over seeds (sample std; – with one seed).")
+        return notes
+
+    def breakdown_table(self) -> tuple[list[str], list[list[str]]]:
+        methods = [r.method for r in self.rows]
+        header = ["split", "task", "n"] + methods
+        body = []
+        for split, tasks in self.breakdown.items():
+            for task, per_method in tasks.items():
+                n = max(a.n_questions for a in per_method.values())
+                body.append([split, task, str(n)] + [per_method[m].cell() if m in per_method else DASH
+                                                     for m in methods])
+        return header, body
+
+    def to_markdown(self) -> str:
+        return "\n\n".join([markdown_table(self.header(), self.cells())] + [f"_{n}_" for n in self.notes()])
+
+    def to_dict(self) -> dict:
+        def acc(a: Accuracy) -> dict:
+            return {"mean": a.mean, "std": a.std, "n_seeds": a.n_seeds, "n_questions": a.n_questions}
+
+        def dlt(d: Delta) -> dict:
+            return {"delta": d.delta, "low": d.low, "high": d.high, "excludes_zero": d.excludes_zero,
+                    "n_questions": d.n_questions, "n_seeds": d.n_seeds}
+
+        return {
+            "metric": self.metric, "baseline": self.baseline, "splits": self.splits,
+            "bootstrap": {"replicates": self.n_boot, "seed": self.boot_seed},
+            "rows": [{"method": r.method, "seeds": list(r.seeds),
+                      "accuracy": {s: acc(a) for s, a in r.accuracy.items()},
+                      "delta": {s: dlt(d) for s, d in r.delta.items()},
+                      "n_sequences": list(r.n_sequences), "wall_time_s": list(r.wall_time_s)} for r in self.rows],
+            "tasks": {s: {t: {m: acc(a) for m, a in pm.items()} for t, pm in tasks.items()}
+                      for s, tasks in self.breakdown.items()},
+        }
+
+
+def comparison_table(results: Sequence[RunResult], baseline: str | None = "std_cot", metric: Metric = "strict",
+                     n_boot: int = 2000, boot_seed: int = 0) -> Comparison:
+    """One row per method: accuracy per split over seeds, Δ vs the baseline with a paired bootstrap interval,
+    training sequences and time; also a per-task breakdown. Files are read once here."""
+    if metric not in METRICS:
+        raise CotdistillError(f"metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if not results:
+        raise CotdistillError("nothing to compare: no runs")
+    results = [r.loaded() for r in results]
+    runs = _collect(results)
+    splits = _ordered_splits({r.split for r in results})
+    present = baseline if any(r.method == baseline for r in results) else None
+    methods = _ordered_methods(results, present)
+    outcomes = {key: {seed: {p.id: p.correct(metric) for p in rows} for seed, rows in per_seed.items()}
+                for key, per_seed in runs.items()}
+    rows = []
+    for m in methods:
+        mine = [r for r in results if r.method == m]
+        accuracy = {s: accuracy_over_seeds([list(o.values()) for o in outcomes[(m, s)].values()])
+                    for s in splits if (m, s) in outcomes}
+        delta = {}
+        if present and m != present:
+            for s in splits:
+                if (m, s) in outcomes and (present, s) in outcomes:
+                    d = paired_bootstrap(outcomes[(m, s)], outcomes[(present, s)], n_boot, boot_seed)
+                    if d is not None:
+                        delta[s] = d
+        seeds = sorted({r.seed for r in mine}, key=_seed_key)
+        rows.append(ComparisonRow(m, tuple(seeds), accuracy, delta, _per_seed(mine, "n_sequences"),
+                                  _per_seed(mine, "wall_time_s")))
+    expected = len({r.seed for r in results if r.seed is not None})
+    return Comparison(rows, splits, metric, present, baseline, expected, n_boot, boot_seed,
+                      _breakdown(runs, splits, methods, metric))
+
+
+def _per_seed(runs: Sequence[RunResult], attr: str) -> tuple:
+    """One value per seed: training happens once per (method, seed), so any split's run may carry it."""
+    values: dict[int | None, float] = {}
+    for r in runs:
+        if getattr(r, attr) is not None:
+            values.setdefault(r.seed, getattr(r, attr))
+    return tuple(values.values())
+
+
+def _breakdown(runs: Runs, splits: list[str], methods: list[str], metric: Metric) -> dict:
+    """split -> task -> method -> accuracy over seeds on that task's questions."""
+    out: dict[str, dict[str, dict[str, Accuracy]]] = {}
+    for s in splits:
+        tasks: dict[str, dict[str, Accuracy]] = {}
+        for m in methods:
+            per_task: dict[str, list[list[bool]]] = {}
+            for rows in runs.get((m, s), {}).values():
+                grouped: dict[str, list[bool]] = {}
+                for p in rows:
+                    grouped.setdefault(p.task_key, []).append(p.correct(metric))
+                for task, outcomes in grouped.items():
+                    per_task.setdefault(task, []).append(outcomes)
+            for task, per_seed in per_task.items():
+                tasks.setdefault(task, {})[m] = accuracy_over_seeds(per_seed)
+        out[s] = dict(sorted(tasks.items()))
+    return out
+
+
+def _count_range(values: Sequence[int]) -> str:
+    if not values:
+        return DASH
+    lo, hi = min(values), max(values)
+    return f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
+
+
+# -- rendering -----------------------------------------------------------------------------------------------
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """The first `left` columns (names) align left, the rest (numbers) right."""
+    align = ["---"] * left + ["---:"] * (len(header) - left)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>\n" for row in rows)
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>"
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def bar_plot(comparison: Comparison) -> bytes:
+    """A PNG: one group of bars per split, one bar per method, error bars = std over seeds."""
+    from matplotlib.figure import Figure  # no pyplot: no global backend state, renders with Agg
+
+    rows, splits = comparison.rows, comparison.splits
+    width = 0.8 / max(1, len(rows))
+    fig = Figure(figsize=(max(4.5, 1.0 + 0.5 * len(rows) * len(splits)), 3.6), dpi=110)
+    ax = fig.add_subplot()
+    for i, r in enumerate(rows):
+        xs = [j - 0.4 + width * (i + 0.5) for j in range(len(splits))]
+        means = [r.accuracy[s].mean if s in r.accuracy else math.nan for s in splits]
+        errs = [_nan_if_none(r.accuracy[s].std) if s in r.accuracy else math.nan for s in splits]  # nan: no bar
+        ax.bar(xs, means, width, yerr=errs, capsize=3, label=r.method,
+               hatch="//" if r.method == TEACHER else None)
+    ax.set_xticks(range(len(splits)), splits)
+    ax.set_ylabel(f"{comparison.metric} accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    return buf.getvalue()
+
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em}
+td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
+.note{color:#555;font-size:.9em}img{max-width:100%}"""
+
+
+def render_html(comparisons: Sequence[Comparison], png: bytes, title: str) -> str:
+    """A self-contained page: the first comparison's table, the plot (inline base64), the other metrics'
+    tables, and the first comparison's per-task breakdown."""
+    main, *others = comparisons
+    parts = [f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
+             f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
+             f"<h2>{html.escape(main.metric)} accuracy</h2>", html_table(main.header(), main.cells())]
+    parts += [f"<p class=\"note\">{html.escape(n)}</p>" for n in main.notes()]
+    parts.append(f"<img alt=\"{html.escape(main.metric)} accuracy by method and split\" "
+                 f"src=\"data:image/png;base64,{base64.b64encode(png).decode('ascii')}\">")
+    for c in others:
+        parts += [f"<h2>{html.escape(c.metric)} accuracy</h2>", html_table(c.header(), c.cells())]
+    parts += [f"<h2>Per task ({html.escape(main.metric)} accuracy, mean ± std over seeds)</h2>",
+              html_table(*main.breakdown_table()), "</body></html>\n"]
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    markdown: Path
+    json: Path
+    png: Path
+    html: Path
+
+
+def write_report(results: Sequence[RunResult], out_dir: str | os.PathLike, baseline: str | None = "std_cot",
+                 metric: Metric = "strict", n_boot: int = 2000, boot_seed: int = 0,
+                 title: str = "cotdistill: method comparison") -> tuple[Comparison, ReportFiles]:
+    """Write comparison.md, comparison.json, accuracy.png and report.html into out_dir (each atomically).
+
+    The chosen metric leads; the other extraction rule's table follows, since extraction can move accuracy a lot.
+    """
+    results = [r.loaded() for r in results]
+    comparisons = [comparison_table(results, baseline, m, n_boot, boot_seed)
+                   for m in [metric] + [m for m in METRICS if m != metric]]
+    main = comparisons[0]
+    png = bar_plot(main)
+    out = Path(out_dir)
+    files = ReportFiles(out / "comparison.md", out / "comparison.json", out / "accuracy.png", out / "report.html")
+    md = [f"# {title}", ""]
+    for c in comparisons:
+        md += [f"## {c.metric} accuracy", "", c.to_markdown(), ""]
+    md += [f"## Per task ({metric} accuracy)", "", markdown_table(*main.breakdown_table(), left=2), ""]
+    atomic_write_text(files.markdown, "\n".join(md))
+    atomic_write_text(files.json, json.dumps({c.metric: c.to_dict() for c in comparisons}, indent=2) + "\n")
+    atomic_write_bytes(files.png, png)
+    atomic_write_text(files.html, render_html(comparisons, png, title))
+    return main, files
+
+
+# -- results manifest ----------------------------------------------------------------------------------------
+
+
+class ManifestRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: str = Field(min_length=1)
+    seed: int | None = None
+    split: str = Field(min_length=1)
+    predictions: str = Field(min_length=1)  # relative paths are relative to the manifest's folder
+    n_sequences: int | None = Field(default=None, ge=0)
+    wall_time_s: float | None = Field(default=None, ge=0)
+
+
+class Manifest(BaseModel):
+    """results.json: what `cotdistill report` rebuilds a report from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runs: list[ManifestRun] = Field(min_length=1)
+    baseline: str | None = "std_cot"
+    metric: Metric = "strict"
+    title: str = "cotdistill: method comparison"
+
+
+def _loc(loc: Sequence[str | int]) -> str:
+    """("runs", 2, "seed") -> "runs[2].seed"."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def load_manifest(path: str | os.PathLike) -> tuple[Manifest, list[RunResult]]:
+    """Read and check a manifest (a bare JSON list is taken as its runs); errors name the file and the field."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CotdistillError(f"{p}: cannot read results manifest: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise CotdistillError(f"{p}:{e.lineno}: invalid JSON: {e.msg}") from None
+    if isinstance(data, list):
+        data = {"runs": data}
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise CotdistillError(f"{p}: field '{_loc(first['loc']) or '(top level)'}': {first['msg']}") from None
+    results = []
+    for i, run in enumerate(manifest.runs):
+        file = Path(run.predictions)
+        file = file if file.is_absolute() else p.parent / file
+        if not file.is_file():
+            raise CotdistillError(f"{p}: field 'runs[{i}].predictions': no such file {file}")
+        results.append(RunResult(run.method, run.seed, run.split, file, run.n_sequences, run.wall_time_s))
+    return manifest, results
+
+
+def write_manifest(path: str | os.PathLike, results: Sequence[RunResult], baseline: str | None = "std_cot",
+                   metric: Metric = "strict", title: str = "cotdistill: method comparison") -> None:
+    """Write results.json for runs whose predictions are files, with paths relative to the manifest's folder."""
+    p = Path(path)
+    runs = []
+    for r in results:
+        if not isinstance(r.predictions, (str, os.PathLike)):
+            raise CotdistillError(f"run {r.method!r} seed {r.seed} {r.split}: a manifest needs a predictions file")
+        rel = os.path.relpath(Path(r.predictions).resolve(), p.parent.resolve())
+        runs.append(ManifestRun(method=r.method, seed=r.seed, split=r.split, predictions=rel,
+                                n_sequences=r.n_sequences, wall_time_s=r.wall_time_s))
+    manifest = Manifest(runs=runs, baseline=baseline, metric=metric, title=title)
+    atomic_write_text(p, json.dumps(manifest.model_dump(), indent=2, ensure_ascii=False) + "\n")
+
+
+# -- the `cotdistill report` command -------------------------------------------------------------------------
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="RUN_DIR_OR_MANIFEST",
+                        help=f"a run folder holding {MANIFEST_NAME}, or a results manifest JSON")
+    parser.add_argument("--out", help="report folder (default: report/ beside the manifest)")
+    parser.add_argument("--metric", choices=METRICS, help="the leading metric (default: the manifest's, or strict)")
+    parser.add_argument("--baseline", help="the method Δ is taken against (default: the manifest's, or std_cot)")
+    parser.add_argument("--bootstrap", type=int, default=2000, metavar="B", help="bootstrap replicates (2000)")
+    parser.add_argument("--bootstrap-seed", type=int, default=0, help="the bootstrap's RNG seed (0)")
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Rebuild the report from a manifest and print its table."""
+    source = Path(args.source)
+    manifest_path = source / MANIFEST_NAME if source.is_dir() else source
+    if not manifest_path.exists():
+        raise CotdistillError(f"{manifest_path}: no such results manifest")
+    manifest, results = load_manifest(manifest_path)
+    out = Path(args.out) if args.out else manifest_path.parent / "report"
+    comparison, files = write_report(results, out, baseline=args.baseline or manifest.baseline,
+                                     metric=args.metric or manifest.metric, n_boot=args.bootstrap,
+                                     boot_seed=args.bootstrap_seed, title=manifest.title)
+    print(comparison.to_markdown())
+    print(f"\nreport: {files.html}\n        {files.markdown}\n        {files.png}\n        {files.json}")
+    return 0

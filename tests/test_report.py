@@ -1,0 +1,234 @@
+"""The comparison report: paired bootstrap, mean ± std over seeds, report files, results manifest."""
+
+import json
+import math
+import random
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from cotdistill.errors import CotdistillError
+from cotdistill.report import (
+    Accuracy,
+    Delta,
+    RunResult,
+    accuracy_over_seeds,
+    comparison_table,
+    load_manifest,
+    paired_bootstrap,
+    write_manifest,
+    write_report,
+)
+
+
+def rows(correct, task="navigate", benchmark="bbh", flexible=None):
+    """Prediction records shaped like evaluate.score's (extra fields included: the report must ignore them)."""
+    flexible = correct if flexible is None else flexible
+    return [{"id": f"{benchmark}/{task}/{i}", "task": task, "benchmark": benchmark, "gold": "(A)", "output": "...",
+             "finish_reason": "stop", "strict": "(A)" if c else "(B)", "flexible": None,
+             "strict_correct": c, "flexible_correct": f} for i, (c, f) in enumerate(zip(correct, flexible))]
+
+
+def outcomes(correct):
+    return {f"q{i}": c for i, c in enumerate(correct)}
+
+
+def reference_bootstrap(method, baseline, n_boot, seed):
+    """The documented procedure written out plainly: pure Python except for the shared RNG draws."""
+    seeds = sorted(set(method) & set(baseline))
+    ids = sorted(set.intersection(*[set(method[s]) & set(baseline[s]) for s in seeds]))
+    per_q = [sum(int(method[s][q]) - int(baseline[s][q]) for s in seeds) / len(seeds) for q in ids]
+    rng = np.random.default_rng(seed)
+    reps = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(ids), size=len(ids))
+        reps.append(sum(per_q[int(i)] for i in idx) / len(ids))
+    reps.sort()
+
+    def percentile(p):  # linear interpolation between closest ranks
+        pos = p / 100 * (len(reps) - 1)
+        lo = math.floor(pos)
+        hi = min(lo + 1, len(reps) - 1)
+        return reps[lo] + (pos - lo) * (reps[hi] - reps[lo])
+
+    return 100 * sum(per_q) / len(per_q), 100 * percentile(2.5), 100 * percentile(97.5)
+
+
+# -- the paired bootstrap -------------------------------------------------------------------------------------
+
+
+def test_identical_method_has_zero_delta_and_a_zero_width_interval():
+    rng = random.Random(1)
+    base = {s: outcomes([rng.random() < 0.6 for _ in range(100)]) for s in range(3)}
+    d = paired_bootstrap(base, {s: dict(o) for s, o in base.items()})
+    assert (d.delta, d.low, d.high) == (0.0, 0.0, 0.0)
+    assert not d.excludes_zero and d.n_questions == 100 and d.n_seeds == 3
+
+
+def test_twenty_more_right_answers_out_of_100_gives_plus_20_points_with_an_interval_excluding_zero():
+    base_correct = [i < 50 for i in range(100)]
+    better = [i < 70 for i in range(100)]  # the same 50 right plus 20 more
+    d = paired_bootstrap({0: outcomes(better), 1: outcomes(better)}, {0: outcomes(base_correct), 1: outcomes(base_correct)})
+    assert d.delta == pytest.approx(20.0)
+    assert 0 < d.low < 20 < d.high
+    # 20 of 100 questions differ: the binomial standard error is 4 points, so the interval is about ±8
+    assert d.high - d.low == pytest.approx(2 * 1.96 * 4.0, abs=2.5)
+    assert d.excludes_zero and d.cell().endswith(" *")
+
+
+def test_bootstrap_matches_a_plain_reference_computation_with_the_same_rng():
+    rng = random.Random(7)
+    method = {s: outcomes([rng.random() < 0.55 for _ in range(60)]) for s in (0, 1, 2)}
+    baseline = {s: outcomes([rng.random() < 0.5 for _ in range(60)]) for s in (0, 1, 3)}
+    del method[1]["q5"]  # a question missing in one run is dropped from the pairing
+    d = paired_bootstrap(method, baseline, n_boot=500, seed=11)
+    delta, low, high = reference_bootstrap(method, baseline, 500, 11)
+    assert d.n_seeds == 2 and d.n_questions == 59  # seeds 0 and 1 are shared; q5 is missing in one run
+    assert (d.delta, d.low, d.high) == pytest.approx((delta, low, high), abs=1e-9)
+    assert paired_bootstrap(method, baseline, n_boot=500, seed=11) == d  # fixed seed: reproducible
+
+
+def test_seedless_run_pairs_with_every_seed_and_nothing_shared_gives_no_delta():
+    teacher = {None: outcomes([True] * 10)}
+    student = {0: outcomes([True] * 5 + [False] * 5), 1: outcomes([True] * 10)}
+    assert paired_bootstrap(teacher, student).delta == pytest.approx(25.0)  # (50 + 0) / 2 points
+    assert paired_bootstrap({0: outcomes([True])}, {1: outcomes([True])}) is None
+
+
+# -- mean ± std and the table ---------------------------------------------------------------------------------
+
+
+def test_mean_std_formatting():
+    acc = accuracy_over_seeds([[True] * 5 + [False] * 5, [True] * 6 + [False] * 4, [True] * 7 + [False] * 3])
+    assert acc.cell() == "60.0 ± 10.0"
+    assert accuracy_over_seeds([[True, False]]).cell() == "50.0 ± –"
+    assert Accuracy(60.0, 1.0, 2, 10).cell(expected_seeds=3) == "60.0 ± 1.0 (2 of 3 seeds)"
+    assert Delta(3.14, -0.5, 6.0, 10, 3).cell() == "+3.1 [-0.5, +6.0]"
+
+
+def make_results(seeds=(0, 1, 2), n=100):
+    """std_cot right on 50 (+seed) questions, edit on 20 more; OOD: both right on 40; plus a seedless teacher."""
+    out = []
+    for s in seeds:
+        out += [RunResult("std_cot", s, "IND", rows([i < 50 + s for i in range(n)]), n_sequences=800),
+                RunResult("edit", s, "IND", rows([i < 70 + s for i in range(n)]), n_sequences=1600 + s),
+                RunResult("std_cot", s, "OOD", rows([i < 40 for i in range(n)], task="navigate_hard")),
+                RunResult("edit", s, "OOD", rows([i < 40 for i in range(n)], task="navigate_hard"))]
+    out.append(RunResult("teacher", None, "IND", rows([i < 90 for i in range(n)])))
+    return out
+
+
+def test_table_rows_have_means_deltas_counts_and_flags():
+    c = comparison_table(make_results())
+    assert [r.method for r in c.rows] == ["std_cot", "edit", "teacher"]  # baseline first, teacher last
+    assert c.splits == ["IND", "OOD"]
+    std, edit, teacher = c.cells()
+    assert std[:4] == ["std_cot", "0, 1, 2", "51.0 ± 1.0", "40.0 ± 0.0"] and std[4:6] == ["–", "–"]
+    assert edit[2] == "71.0 ± 1.0"
+    assert edit[4].startswith("+20.0 [") and edit[4].endswith(" *")
+    assert edit[5] == "+0.0 [+0.0, +0.0]"  # identical on OOD: no flag
+    assert edit[6] == "1,600–1,602" and std[6] == "800"
+    assert teacher[1] == "–" and teacher[2] == "90.0 ± –" and teacher[6] == "–"
+    assert "Δ IND vs std_cot [95% CI]" in c.header()
+
+
+def test_a_method_missing_a_seed_is_averaged_over_the_seeds_it_has_and_paired_on_shared_ones():
+    results = [r for r in make_results() if not (r.method == "edit" and r.seed == 2 and r.split == "IND")]
+    c = comparison_table(results)
+    edit = next(r for r in c.rows if r.method == "edit")
+    assert edit.accuracy["IND"].n_seeds == 2 and edit.accuracy["IND"].mean == pytest.approx(70.5)
+    assert edit.delta["IND"].n_seeds == 2
+    assert "(2 of 3 seeds)" in c.cells()[1][2]
+
+
+def test_without_the_baseline_there_is_no_delta_column():
+    c = comparison_table([r for r in make_results() if r.method != "std_cot"])
+    assert c.baseline is None and not any(h.startswith("Δ") for h in c.header())
+    assert all(len(row) == len(c.header()) for row in c.cells())
+    assert "baseline 'std_cot' is not among the methods" in c.to_markdown()
+
+
+def test_duplicate_runs_and_bad_prediction_rows_are_errors(tmp_path):
+    dup = [RunResult("a", 0, "IND", rows([True])), RunResult("a", 0, "IND", rows([False]))]
+    with pytest.raises(CotdistillError, match="two runs for method 'a', seed 0"):
+        comparison_table(dup)
+    bad = tmp_path / "predictions.jsonl"
+    good_row, broken = rows([True, False])
+    del broken["strict_correct"]
+    bad.write_text(json.dumps(good_row) + "\n" + json.dumps(broken) + "\n")
+    with pytest.raises(CotdistillError, match=r"predictions.jsonl:2: field 'strict_correct'"):
+        comparison_table([RunResult("a", 0, "IND", bad)])
+
+
+# -- report files ----------------------------------------------------------------------------------------------
+
+
+def test_report_writes_png_html_markdown_and_json_with_the_table_values(tmp_path):
+    comparison, files = write_report(make_results(), tmp_path / "report", metric="strict", n_boot=300)
+    png = files.png.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    page = files.html.read_text()
+    assert "data:image/png;base64," in page and "<script" not in page  # self-contained, static
+    for row in comparison.cells():
+        for cell in row:
+            assert f"<td>{cell}</td>" in page  # every table value, as shown in the terminal
+    assert "<td>bbh/navigate_hard</td>" in page  # the per-task breakdown
+    md = files.markdown.read_text()
+    assert "## strict accuracy" in md and "## flexible accuracy" in md and "| IND | bbh/navigate |" in md
+    data = json.loads(files.json.read_text())
+    assert data["strict"]["rows"][1]["delta"]["IND"]["excludes_zero"] is True
+    assert not list((tmp_path / "report").glob(".*.tmp"))  # atomic writes leave no temporaries
+
+
+def write_run_files(root, results):
+    out = []
+    for r in results:
+        path = root / r.method / f"seed{r.seed}" / r.split / "predictions.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps(row) + "\n" for row in r.predictions))
+        out.append(RunResult(r.method, r.seed, r.split, path, r.n_sequences, 12.5 if r.seed is not None else None))
+    return out
+
+
+def test_manifest_round_trip_and_the_report_command(tmp_path):
+    results = write_run_files(tmp_path / "runs", make_results(seeds=(0, 1)))
+    manifest = tmp_path / "runs" / "results.json"
+    write_manifest(manifest, results, baseline="std_cot", metric="flexible")
+    assert not json.loads(manifest.read_text())["runs"][0]["predictions"].startswith("/")  # portable paths
+    loaded, back = load_manifest(manifest)
+    assert loaded.metric == "flexible" and loaded.baseline == "std_cot"
+    assert [(r.method, r.seed, r.split, r.n_sequences, r.wall_time_s) for r in back] == \
+        [(r.method, r.seed, r.split, r.n_sequences, r.wall_time_s) for r in results]
+    assert [r.rows() for r in back] == [r.rows() for r in results]
+
+    result = run_cli("report", str(tmp_path / "runs"), "--bootstrap", "200")
+    assert result.returncode == 0, result.stderr
+    assert "| edit | 0, 1 |" in result.stdout and "train time" in result.stdout
+    report = tmp_path / "runs" / "report"
+    assert (report / "report.html").stat().st_size > 0 and (report / "accuracy.png").stat().st_size > 0
+    assert json.loads((report / "comparison.json").read_text())["flexible"]["baseline"] == "std_cot"
+
+
+@pytest.mark.parametrize("runs, field", [
+    ([{"method": "edit", "seed": 0, "split": "IND", "predictions": "p.jsonl"},
+      {"method": "edit", "seed": "one", "split": "IND", "predictions": "p.jsonl"}], "runs[1].seed"),
+    ([{"method": "edit", "seed": 0, "predictions": "p.jsonl"}], "runs[0].split"),
+    ([{"method": "edit", "seed": 0, "split": "IND", "predictions": "p.jsonl", "n_seqs": 3}], "runs[0].n_seqs"),
+    ([{"method": "edit", "seed": 0, "split": "IND", "predictions": "missing.jsonl"}], "runs[0].predictions"),
+])
+def test_malformed_manifest_error_names_file_and_field(tmp_path, runs, field):
+    (tmp_path / "p.jsonl").write_text(json.dumps(rows([True])[0]) + "\n")
+    manifest = tmp_path / "results.json"
+    manifest.write_text(json.dumps({"runs": runs}))
+    with pytest.raises(CotdistillError) as e:
+        load_manifest(manifest)
+    assert str(e.value).startswith(f"{manifest}: field '{field}'")
+
+
+def test_report_command_reports_a_bad_manifest_in_one_line(tmp_path):
+    (tmp_path / "results.json").write_text('{"runs": [}')
+    result = run_cli("report", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().endswith("results.json:1: invalid JSON: Expecting value")
+    assert not (tmp_path / "report").exists()
