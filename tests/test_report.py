@@ -69,7 +69,8 @@ def test_identical_method_has_zero_delta_and_a_zero_width_interval():
 def test_twenty_more_right_answers_out_of_100_gives_plus_20_points_with_an_interval_excluding_zero():
     base_correct = [i < 50 for i in range(100)]
     better = [i < 70 for i in range(100)]  # the same 50 right plus 20 more
-    d = paired_bootstrap({0: outcomes(better), 1: outcomes(better)}, {0: outcomes(base_correct), 1: outcomes(base_correct)})
+    base = {0: outcomes(base_correct), 1: outcomes(base_correct)}
+    d = paired_bootstrap({0: outcomes(better), 1: outcomes(better)}, base)
     assert d.delta == pytest.approx(20.0)
     assert 0 < d.low < 20 < d.high
     # 20 of 100 questions differ: the binomial standard error is 4 points, so the interval is about ±8
@@ -172,8 +173,8 @@ def test_report_writes_png_html_markdown_and_json_with_the_table_values(tmp_path
     assert "data:image/png;base64," in page and "<script" not in page  # self-contained, static
     for row in comparison.cells():
         for cell in row:
-            assert f"<td>{cell}</td>" in page  # every table value, as shown in the terminal
-    assert "<td>bbh/navigate_hard</td>" in page  # the per-task breakdown
+            assert f">{cell}</td>" in page  # every table value, as shown in the terminal
+    assert '<td class="l">bbh/navigate_hard</td><td>100</td>' in page  # the per-task breakdown
     md = files.markdown.read_text()
     assert "## strict accuracy" in md and "## flexible accuracy" in md and "| IND | bbh/navigate |" in md
     data = json.loads(files.json.read_text())

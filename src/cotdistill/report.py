@@ -394,9 +394,12 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: i
     return "\n".join(lines)
 
 
-def html_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """As markdown_table: the first `left` columns align left (class "l")."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>\n" for row in rows)
+    td = ["<td class=\"l\">" if i < left else "<td>" for i in range(len(header))]
+    body = "".join("<tr>" + "".join(f"{td[i]}{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>\n"
+                   for row in rows)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>"
 
 
@@ -430,7 +433,7 @@ def bar_plot(comparison: Comparison) -> bytes:
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em}
-td:not(:first-child){text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
+td{text-align:right;font-variant-numeric:tabular-nums}td.l{text-align:left}th{background:#f3f3f3}
 .note{color:#555;font-size:.9em}img{max-width:100%}"""
 
 
@@ -447,7 +450,7 @@ def render_html(comparisons: Sequence[Comparison], png: bytes, title: str) -> st
     for c in others:
         parts += [f"<h2>{html.escape(c.metric)} accuracy</h2>", html_table(c.header(), c.cells())]
     parts += [f"<h2>Per task ({html.escape(main.metric)} accuracy, mean ± std over seeds)</h2>",
-              html_table(*main.breakdown_table()), "</body></html>\n"]
+              html_table(*main.breakdown_table(), left=2), "</body></html>\n"]
     return "\n".join(parts)
 
 
