@@ -140,7 +140,20 @@ def test_a_method_missing_a_seed_is_averaged_over_the_seeds_it_has_and_paired_on
     edit = next(r for r in c.rows if r.method == "edit")
     assert edit.accuracy["IND"].n_seeds == 2 and edit.accuracy["IND"].mean == pytest.approx(70.5)
     assert edit.delta["IND"].n_seeds == 2
-    assert "(2 of 3 seeds)" in c.cells()[1][2]
+    assert c.cells()[1][2].endswith("(2 of 3 seeds)") and c.cells()[1][4].endswith("(2 of 3 seeds)")
+
+
+def test_a_delta_on_fewer_questions_than_were_evaluated_is_noted():
+    results = make_results(seeds=(0,))
+    results[1] = RunResult("edit", 0, "IND", results[1].predictions[:90])  # an evaluation that stopped early
+    c = comparison_table(results)
+    assert "Δ for edit on IND uses the 90 of 100 questions" in c.to_markdown()
+    assert "Δ for teacher" not in c.to_markdown()
+
+
+def test_an_empty_run_is_an_error():
+    with pytest.raises(CotdistillError, match="predictions of edit, seed 0, IND>: no predictions"):
+        comparison_table([RunResult("edit", 0, "IND", [])])
 
 
 def test_without_the_baseline_there_is_no_delta_column():

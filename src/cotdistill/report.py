@@ -99,6 +99,8 @@ class RunResult:
         if isinstance(self.predictions, (str, os.PathLike)):
             return load_predictions(self.predictions)
         where = f"<predictions of {self.method}, seed {self.seed}, {self.split}>"
+        if not self.predictions:
+            raise CotdistillError(f"{where}: no predictions")
         return [r if isinstance(r, PredictionRow) else parse_record(PredictionRow, r, where, i)
                 for i, r in enumerate(self.predictions, start=1)]
 
@@ -148,8 +150,12 @@ class Accuracy:
 
     def cell(self, expected_seeds: int = 0) -> str:
         std = DASH if self.std is None else f"{self.std:.1f}"
-        short = f" ({self.n_seeds} of {expected_seeds} seeds)" if 0 < self.n_seeds < expected_seeds else ""
-        return f"{self.mean:.1f} ± {std}{short}"
+        return f"{self.mean:.1f} ± {std}{_fewer_seeds(self.n_seeds, expected_seeds)}"
+
+
+def _fewer_seeds(n_seeds: int, expected: int) -> str:
+    """A visible mark on a cell computed from fewer seeds than the comparison has."""
+    return f" ({n_seeds} of {expected} seeds)" if 0 < n_seeds < expected else ""
 
 
 def accuracy_over_seeds(per_seed: Sequence[Sequence[bool]]) -> Accuracy:
@@ -173,8 +179,10 @@ class Delta:
     def excludes_zero(self) -> bool:
         return self.low > 0 or self.high < 0
 
-    def cell(self) -> str:
-        return f"{self.delta:+.1f} [{self.low:+.1f}, {self.high:+.1f}]" + (" *" if self.excludes_zero else "")
+    def cell(self, expected_seeds: int = 0) -> str:
+        flag = " *" if self.excludes_zero else ""
+        seeds = _fewer_seeds(self.n_seeds, expected_seeds)
+        return f"{self.delta:+.1f} [{self.low:+.1f}, {self.high:+.1f}]{flag}{seeds}"
 
 
 def _seed_key(seed: int | None) -> tuple[bool, int]:
@@ -255,7 +263,7 @@ class Comparison:
             row += [r.accuracy[s].cell(expected) if s in r.accuracy else DASH for s in self.splits]
             if self.baseline:
                 same = r.method == self.baseline
-                row += [DASH if same or s not in r.delta else r.delta[s].cell() for s in self.splits]
+                row += [DASH if same or s not in r.delta else r.delta[s].cell(self.expected_seeds) for s in self.splits]
             row.append(_count_range(r.n_sequences))
             if timed:
                 row.append(_duration(sum(r.wall_time_s) / len(r.wall_time_s)) if r.wall_time_s else DASH)
@@ -268,6 +276,13 @@ class Comparison:
             notes.append(f"Δ: accuracy points vs {self.baseline}, paired by question and seed; 95% interval from a "
                          f"bootstrap over questions (B={self.n_boot}, seed {self.boot_seed}); "
                          "* marks an interval that excludes 0.")
+            base = next(r for r in self.rows if r.method == self.baseline)
+            for r in self.rows:
+                for s, d in r.delta.items():
+                    most = max(r.accuracy[s].n_questions, base.accuracy[s].n_questions)
+                    if d.n_questions < most:  # e.g. an evaluation that stopped early
+                        notes.append(f"Δ for {r.method} on {s} uses the {d.n_questions} of {most} questions "
+                                     "that both sides answered in every paired run.")
         elif self.requested_baseline:
             notes.append(f"No Δ column: the baseline {self.requested_baseline!r} is not among the methods.")
         notes.append("mean ± std over seeds (sample std; – with one seed).")
