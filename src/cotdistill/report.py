@@ -214,7 +214,7 @@ def paired_bootstrap(method: Outcomes, baseline: Outcomes, n_boot: int = 2000, s
     n = len(ids)
     rng = np.random.default_rng(seed)
     replicates = np.empty(n_boot)
-    for i in range(n_boot):  # one draw of n indices per replicate; ~20 ms for B=2000, n=1000
+    for i in range(n_boot):  # one draw of n indices per replicate; about 0.1 s for B=2000, n=1300
         replicates[i] = per_question[rng.integers(0, n, size=n)].mean()
     low, high = np.percentile(replicates, [2.5, 97.5])
     return Delta(100 * float(per_question.mean()), 100 * float(low), 100 * float(high), n, len(seeds))
@@ -261,9 +261,8 @@ class Comparison:
             row = [r.method, ", ".join(DASH if s is None else str(s) for s in r.seeds)]
             expected = 0 if r.seeds == (None,) else self.expected_seeds  # a seedless run misses no seed
             row += [r.accuracy[s].cell(expected) if s in r.accuracy else DASH for s in self.splits]
-            if self.baseline:
-                same = r.method == self.baseline
-                row += [DASH if same or s not in r.delta else r.delta[s].cell(self.expected_seeds) for s in self.splits]
+            if self.baseline:  # the baseline's own row has no Δ
+                row += [r.delta[s].cell(self.expected_seeds) if s in r.delta else DASH for s in self.splits]
             row.append(_count_range(r.n_sequences))
             if timed:
                 row.append(_duration(sum(r.wall_time_s) / len(r.wall_time_s)) if r.wall_time_s else DASH)
