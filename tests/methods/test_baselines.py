@@ -188,3 +188,26 @@ def test_mean_token_weight_is_one_for_every_recipe():
         [stage] = build(name)
         weights = [w for s in stage.sequences for w in s.target_weights]
         assert math.isclose(sum(weights) / len(weights), 1.0), name
+
+
+@pytest.mark.slow
+def test_recipes_with_smollm2_tokenizer_decode_to_their_definition(smollm2_dir):
+    """With a real pretrained tokenizer, too, prompts decode exactly and targets are " " + text + EOS; and TRL's
+    joint tokenization of prompt + chosen keeps our prompt's tokens as its prefix (same context as evaluation)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(smollm2_dir)
+    for name in ("answer_only", "mt_cot", "step_by_step", "scott", "dpo"):
+        for stage in build(name, tokenizer=tok):
+            for s in stage.sequences:
+                assert s.target_ids[-1] == tok.eos_token_id, s.id
+                assert tok.decode(s.target_ids[:-1]).startswith(" "), s.id
+            for row in stage.extra.get("rows", []):
+                prompt_ids = tok(row["prompt"]).input_ids
+                assert prompt_ids == tok(row["prompt"], add_special_tokens=False).input_ids
+                for side in ("chosen", "rejected"):
+                    assert tok(row["prompt"] + row[side]).input_ids[: len(prompt_ids)] == prompt_ids
+    [stage] = build("scott", tokenizer=tok)
+    s = stage.sequences[-1]
+    assert tok.decode(s.prompt_ids) == "[Counterfactual] " + P1 + " Today is Monday. Therefore, the answer is"
+    assert tok.decode(s.target_ids[:-1]) == " (A)."
