@@ -17,7 +17,7 @@ from typing import Any
 from ..grading import ANSWER_PHRASE, final_answer_sentence
 from ..prompting import student_prompt
 from ..records import Example, Rationale, WeightedSequence
-from .base import MethodInputs
+from .base import MethodInputs, TrainingStage
 from .encode import ANSWER, RATIONALE, Encoded, encode, tokens_in_spans, weighted_sequence
 
 # --- parameters ------------------------------------------------------------------------------------------------
@@ -139,30 +139,40 @@ def encode_piece(inputs: MethodInputs, *, id: str, example_id: str, task: str, p
     return Piece(id, example_id, task, enc, segments)
 
 
-def answer_and_rationale_pieces(
-    inputs: MethodInputs, *, method: str, origins: Sequence[str], answer_prompt: Callable[[Example], str],
-    rationale_prompt: Callable[[Example], str], keep_answer_sentence: bool,
-) -> list[Piece]:
-    """The two tasks of MT-CoT and distilling step-by-step, for every example with a correct CoT.
+def answer_and_rationale_stage(
+    inputs: MethodInputs, p: Mapping[str, Any], *, method: str, answer_tag: tuple[str, str],
+    rationale_tag: tuple[str, str], keep_answer_sentence: bool,
+) -> TrainingStage:
+    """The two tagged tasks of MT-CoT and distilling step-by-step, for every example with a correct CoT.
 
-    Task "answer", once per example: answer_prompt(example) -> "Therefore, the answer is X.". Task "rationale",
-    once per correct CoT: rationale_prompt(example) -> the CoT, whole or without its answer sentence. Each
-    example's answer piece comes first, then its CoTs in input order; a CoT left empty is skipped.
+    Task "answer", once per example: prefix + prompt + suffix (answer_tag) -> "Therefore, the answer is X.".
+    Task "rationale", once per correct CoT: the same with rationale_tag -> the CoT, whole or without its answer
+    sentence. Each example's answer piece comes first, then its CoTs in input order; a CoT left empty is
+    skipped. Loss: p["alpha"] * L_answer + (1 - p["alpha"]) * L_rationale. `p`: the checked recipe parameters.
     """
+    alpha = check_fraction(method, "alpha", p["alpha"])
+
+    def prompt(ex: Example, tag: tuple[str, str]) -> str:
+        return tagged_prompt(ex, prefix=tag[0], suffix=tag[1], style=p["prompt_style"], tokenizer=inputs.tokenizer,
+                             method=method)
+
     pieces: list[Piece] = []
     answered: set[str] = set()
-    for ex, r in correct_rationales(inputs, origins):
+    for ex, r in correct_rationales(inputs, p["origins"]):
         if ex.id not in answered:
             answered.add(ex.id)
             pieces.append(encode_piece(inputs, id=f"{method}/{ex.id}/answer", example_id=ex.id, task="answer",
-                                       prompt=answer_prompt(ex), target=final_answer_sentence(ex.answer), answer_from=0))
+                                       prompt=prompt(ex, answer_tag), target=final_answer_sentence(ex.answer),
+                                       answer_from=0))
         cot = r.text.strip()
         target = cot if keep_answer_sentence else split_answer_sentence(cot)[0]
         if target:
             pieces.append(encode_piece(inputs, id=f"{method}/{r.id}/rationale", example_id=ex.id, task="rationale",
-                                       prompt=rationale_prompt(ex), target=target,
+                                       prompt=prompt(ex, rationale_tag), target=target,
                                        answer_from=answer_start(target) if keep_answer_sentence else None))
-    return pieces
+    sequences = compile_pieces(pieces, {"answer": alpha, "rationale": 1.0 - alpha}, method)
+    eval_tags = {"prefix": answer_tag[0], "suffix": answer_tag[1]}
+    return TrainingStage(name=method, sequences=sequences, extra={"eval_prompt": eval_tags})
 
 
 def mix_weights(token_counts: Mapping[str, int], coefficients: Mapping[str, float]) -> dict[str, float]:

@@ -19,8 +19,7 @@ from typing import Any
 
 from ..records import Example
 from .base import Method, MethodInputs, TrainingStage, register
-from .common import (EVAL_PROMPTS, answer_and_rationale_pieces, check_fraction, check_params, compile_pieces,
-                     tagged_prompt)
+from .common import EVAL_PROMPTS, answer_and_rationale_stage, check_params, tagged_prompt
 
 NAME = "step_by_step"
 DEFAULTS: dict[str, Any] = {
@@ -38,17 +37,8 @@ def prompt_for_eval(example: Example, style: str = "plain", tokenizer: Any = Non
 
 def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
     p = check_params(NAME, params, DEFAULTS)
-    alpha = check_fraction(NAME, "alpha", p["alpha"])
-    style, tok = p["prompt_style"], inputs.tokenizer
-    pieces = answer_and_rationale_pieces(
-        inputs, method=NAME, origins=p["origins"], keep_answer_sentence=False,
-        answer_prompt=lambda ex: prompt_for_eval(ex, style, tok, params),
-        rationale_prompt=lambda ex: tagged_prompt(ex, prefix=p["rationale_prefix"], style=style, tokenizer=tok,
-                                                  method=NAME),
-    )
-    sequences = compile_pieces(pieces, {"answer": alpha, "rationale": 1.0 - alpha}, NAME)
-    eval_prompt = {"prefix": p["label_prefix"], "suffix": ""}
-    return [TrainingStage(name=NAME, sequences=sequences, extra={"eval_prompt": eval_prompt})]
+    return [answer_and_rationale_stage(inputs, p, method=NAME, answer_tag=(p["label_prefix"], ""),
+                                       rationale_tag=(p["rationale_prefix"], ""), keep_answer_sentence=False)]
 
 
 EVAL_PROMPTS[NAME] = prompt_for_eval
