@@ -1,7 +1,10 @@
 """Turning (prompt, target) text into the token ids every recipe compiles, one way for all methods.
 
 The prompt is tokenized exactly as evaluation feeds it to the student (no special tokens added; see
-generation.generate_texts), the target is the continuation: a leading space, the text, then EOS. Target tokens
+generation.generate_texts), the target is the continuation: a leading space, the text, then EOS. For an
+encoder-decoder student (T5) the prompt is the encoder input, tokenized with the tokenizer's own special tokens
+(T5's appends EOS, as it saw in pre-training), and the target is the decoder's text from its first character:
+the decoder starts from its own start token, so no separating space is needed. Target tokens
 carry character offsets into the target text, so a recipe can weight or segment tokens by character spans
 (key steps, the answer sentence) without re-tokenizing pieces separately.
 """
@@ -23,9 +26,11 @@ class Encoded:
     target_offsets: list[tuple[int, int]]  # per target token, a character span of the target text; EOS is empty
 
 
-def encode(tokenizer, prompt: str, target: str, *, separator: str = " ") -> Encoded:
+def encode(tokenizer, prompt: str, target: str, *, separator: str = " ", encoder_decoder: bool = False) -> Encoded:
     """Token ids of `prompt` and of `separator + target + EOS`, with target offsets relative to `target`."""
-    prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
+    if encoder_decoder:
+        separator = ""
+    prompt_ids = tokenizer(prompt, add_special_tokens=encoder_decoder).input_ids
     text = separator + target
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     shift = len(separator)
