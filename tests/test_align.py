@@ -11,6 +11,7 @@ from rapidfuzz.distance import Levenshtein
 
 from cotdistill.align import SpanScore, edit_script, key_token_mask, key_token_weights
 from cotdistill.lab import FAMILIES, ScriptedTeacher, generate_examples
+from cotdistill.lab.cli import _dual_pairs as dual_pairs  # what `cotdistill lab --pairs` writes
 from cotdistill.records import DualPair
 from cotdistill.show import Tally, pair_truth_spans, view_pair
 
@@ -95,14 +96,7 @@ def test_tie_break_is_the_documented_one():
 def _lab_pairs(family: str, n: int) -> list[DualPair]:
     teacher = ScriptedTeacher(mistake_rate=0.5, seed=11)
     examples = generate_examples(family, n, seed=4)
-    by_id = {e.id: e for e in examples}
-    solved = [rs[0] for rs in teacher.solve(examples)]
-    wrong = [(by_id[r.example_id], r) for r in solved if not r.correct]
-    right = [(by_id[r.example_id], r) for r in solved if r.correct and r.error_type is None]
-    pairs = [DualPair(id=f"{f.id}~p", example_id=f.example_id, chosen=f, rejected=w, kind="negative")
-             for (_, w), f in zip(wrong, teacher.rectify(wrong))]
-    return pairs + [DualPair(id=f"{b.id}~p", example_id=r.example_id, chosen=r, rejected=b, kind="positive")
-                    for (_, r), b in zip(right, teacher.corrupt(right))]
+    return dual_pairs(teacher, examples, [rs[0] for rs in teacher.solve(examples)])
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .align import KeyTokens, SpanScore, key_token_weights
@@ -61,9 +61,7 @@ class Tally:
     key_tokens: int = 0
     target_tokens: int = 0
     with_truth: int = 0
-
-    def __post_init__(self) -> None:
-        self.score = SpanScore()
+    score: SpanScore = field(default_factory=SpanScore)
 
     def add(self, view: PairView) -> None:
         self.pairs += 1
