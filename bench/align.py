@@ -6,7 +6,8 @@ Ours: `align.key_token_weights` on the two texts, i.e. tokenising both sides, al
 weighting. Baseline: `levenshtein_dp` below on the already tokenised ids (tokenisation not counted for it): a
 full (n+1)x(m+1) table and a backtrace that prefers delete, then insert, then the diagonal, as EDIT's script does.
 Both must agree on the edit distance of every pair. The last line is the speed ratio (baseline time / ours).
-Each side is timed as the best of --rounds runs (the machine is shared).\nUsage: python bench/align.py [--pairs 40] [--tokens 300] [--rounds 3] [--model smollm2-135m-instruct]
+Each side is timed as the best of --rounds runs (the machine is shared).
+Usage: python bench/align.py [--pairs 40] [--tokens 300] [--rounds 3] [--model smollm2-135m-instruct]
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import html
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,11 +41,28 @@ def pair_truth_spans(pair: DualPair) -> tuple[Spans, Spans] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Side:
+    """One CoT of a pair as rendered: its text, token offsets, key tokens and ground-truth spans."""
+
+    correct: bool
+    text: str
+    offsets: list[tuple[int, int]]
+    key: list[bool]
+    truth: Spans
+
+
 @dataclass
 class PairView:
     pair: DualPair
     keys: KeyTokens
     truth: tuple[Spans, Spans] | None
+
+    def sides(self) -> tuple[Side, Side]:
+        truth = self.truth or ([], [])
+        k = self.keys
+        return (Side(True, self.pair.chosen.text, k.correct.target_offsets, k.correct_key, truth[0]),
+                Side(False, self.pair.rejected.text, k.wrong.target_offsets, k.wrong_key, truth[1]))
 
 
 def view_pair(tokenizer, pair: DualPair) -> PairView:
@@ -70,30 +86,25 @@ class Tally:
             self.target_tokens += len(key)
         if view.truth is not None:
             self.with_truth += 1
-            self.score.add(view.keys.correct.target_offsets, view.keys.correct_key, view.truth[0])
-            self.score.add(view.keys.wrong.target_offsets, view.keys.wrong_key, view.truth[1])
+            for side in view.sides():
+                self.score.add(side.offsets, side.key, side.truth)
 
     @property
     def share(self) -> float:
         return self.key_tokens / self.target_tokens if self.target_tokens else float("nan")
 
 
-def _char_flags(text: str, offsets: Sequence[tuple[int, int]], key: Sequence[bool], truth: Spans) -> list[tuple[bool, bool]]:
-    """Per character of `text`: (inside a key token, inside a ground-truth span)."""
-    flags = [[False, False] for _ in text]
-    for (a, b), k in zip(offsets, key):
+def _runs(side: Side) -> list[tuple[str, bool, bool]]:
+    """The text cut into runs of characters that share (inside a key token, inside a ground-truth span)."""
+    n = len(side.text)
+    key, truth = [False] * n, [False] * n
+    for (a, b), k in zip(side.offsets, side.key):
         if k:
-            for i in range(a, min(b, len(text))):
-                flags[i][0] = True
-    for a, b in truth:
-        for i in range(a, min(b, len(text))):
-            flags[i][1] = True
-    return [(k, t) for k, t in flags]
-
-
-def _runs(text: str, flags: list[tuple[bool, bool]]) -> list[tuple[str, bool, bool]]:
+            key[a:min(b, n)] = [True] * (min(b, n) - a)
+    for a, b in side.truth:
+        truth[a:min(b, n)] = [True] * (min(b, n) - a)
     runs: list[tuple[str, bool, bool]] = []
-    for ch, (k, t) in zip(text, flags):
+    for ch, k, t in zip(side.text, key, truth):
         if runs and runs[-1][1:] == (k, t):
             runs[-1] = (runs[-1][0] + ch, k, t)
         else:
@@ -101,11 +112,12 @@ def _runs(text: str, flags: list[tuple[bool, bool]]) -> list[tuple[str, bool, bo
     return runs
 
 
-def render_terminal(text: str, offsets: Sequence[tuple[int, int]], key: Sequence[bool], truth: Spans,
-                    colour: str, ansi: bool = True) -> str:
-    """The text with key tokens in `colour` and ground truth underlined (or [[key]] / no marks without ANSI)."""
-    out = []
-    for piece, k, t in _runs(text, _char_flags(text, offsets, key, truth)):
+def render_terminal(side: Side, ansi: bool = True) -> str:
+    """"+ " or "- " and the text, key tokens green (correct) or red (wrong) and ground truth underlined; without
+    ANSI, key tokens as [[...]]."""
+    colour = GREEN if side.correct else RED
+    out = ["  + " if side.correct else "  - "]
+    for piece, k, t in _runs(side):
         if not ansi:
             out.append(f"[[{piece}]]" if k else piece)
         else:
@@ -114,13 +126,13 @@ def render_terminal(text: str, offsets: Sequence[tuple[int, int]], key: Sequence
     return "".join(out)
 
 
-def render_html(text: str, offsets: Sequence[tuple[int, int]], key: Sequence[bool], truth: Spans, css: str) -> str:
-    out = []
-    for piece, k, t in _runs(text, _char_flags(text, offsets, key, truth)):
-        classes = " ".join(c for c, on in ((css, k), ("truth", t)) if on)
+def render_html(side: Side) -> str:
+    out = ['<p class="cot">' + ("+ " if side.correct else "- ")]
+    for piece, k, t in _runs(side):
+        classes = " ".join(c for c, on in (("good" if side.correct else "bad", k), ("truth", t)) if on)
         escaped = html.escape(piece)
         out.append(f'<span class="{classes}">{escaped}</span>' if classes else escaped)
-    return "".join(out)
+    return "".join(out) + "</p>"
 
 
 HTML_HEAD = """<!doctype html><html><head><meta charset="utf-8"><title>cotdistill: dual pairs</title><style>
@@ -159,7 +171,8 @@ def _load_tokenizer(args: argparse.Namespace):
         try:
             return AutoTokenizer.from_pretrained(args.tokenizer)
         except (OSError, ValueError) as e:
-            raise CotdistillError(f"cannot load a tokenizer from '{args.tokenizer}': {str(e).splitlines()[0]}") from None
+            problem = str(e).splitlines()[0]
+            raise CotdistillError(f"cannot load a tokenizer from '{args.tokenizer}': {problem}") from None
     from .models import load_tokenizer
 
     return load_tokenizer(args.model)
@@ -201,11 +214,9 @@ def show_pairs(args: argparse.Namespace) -> int:
             shown.append(view)
     ansi = not args.no_color
     for view in shown:
-        k = view.keys
-        truth = view.truth or ([], [])
         print(_pair_header(view))
-        print("  + " + render_terminal(view.pair.chosen.text, k.correct.target_offsets, k.correct_key, truth[0], GREEN, ansi))
-        print("  - " + render_terminal(view.pair.rejected.text, k.wrong.target_offsets, k.wrong_key, truth[1], RED, ansi))
+        for side in view.sides():
+            print(render_terminal(side, ansi))
         print()
     groups = dict(sorted(tallies.items(), key=lambda kv: (kv[0] != "all", kv[0])))
     rows = summary_rows(groups)
@@ -222,12 +233,8 @@ def show_pairs(args: argparse.Namespace) -> int:
         parts += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:]]
         parts.append("</table>")
         for view in shown:
-            k, truth = view.keys, view.truth or ([], [])
             parts.append(f"<h3>{html.escape(_pair_header(view))}</h3>")
-            parts.append('<p class="cot">+ ' + render_html(view.pair.chosen.text, k.correct.target_offsets,
-                                                           k.correct_key, truth[0], "good") + "</p>")
-            parts.append('<p class="cot">- ' + render_html(view.pair.rejected.text, k.wrong.target_offsets,
-                                                           k.wrong_key, truth[1], "bad") + "</p>")
+            parts += [render_html(side) for side in view.sides()]
         parts.append("</body></html>\n")
         atomic_write_text(args.html, "\n".join(parts))
         print(f"wrote {args.html}")

@@ -21,7 +21,8 @@ def _build(inputs, **params):
 def test_stage1_trains_on_correct_and_rectified_cots_only(lab_inputs):
     stages = _build(lab_inputs)
     ids = [s.id for s in stages["sft"].sequences]
-    every = {r.id: r for r in lab_inputs.rationales} | {r.id: r for p in lab_inputs.pairs for r in (p.chosen, p.rejected)}
+    every = {r.id: r for r in lab_inputs.rationales}
+    every |= {r.id: r for p in lab_inputs.pairs for r in (p.chosen, p.rejected)}
     assert len(ids) == len(set(ids))
     assert all(every[i].correct is True for i in ids)  # no wrong CoT reaches SFT
     assert not any(every[i].origin == "corrupted" for i in ids)
@@ -77,7 +78,8 @@ def test_stage2_settings_and_threshold_come_from_the_params(lab_inputs):
     assert 0 < share < 0.5
     defaults = _build(lab_inputs)
     assert (defaults["sft"].learning_rate, defaults["sft"].epochs) == (2e-4, 15)
-    assert (defaults["krsl"].learning_rate, defaults["krsl"].epochs, defaults["krsl"].negative_nll_cap) == (5e-6, 10, 20.0)
+    krsl = defaults["krsl"]
+    assert (krsl.learning_rate, krsl.epochs, krsl.negative_nll_cap) == (5e-6, 10, 20.0)
     only_krsl = _build(lab_inputs, stages=["krsl"])
     assert list(only_krsl) == ["krsl"] and not only_krsl["krsl"].merge_lora_before
 
@@ -124,10 +126,20 @@ def test_the_llama2_config_validates_and_carries_the_papers_settings():
 
     cfg = load_config(Path(__file__).parents[2] / "configs" / "edit_llama2_7b.yaml")
     assert [m.name for m in cfg.methods] == ["edit", "std_cot"]
-    assert (cfg.student.lora.r, cfg.student.lora.alpha, cfg.student.lora.target_modules) == (64, 32, ["q_proj", "v_proj"])
+    lora = cfg.student.lora
+    assert (lora.r, lora.alpha, lora.target_modules) == (64, 32, ["q_proj", "v_proj"])
     edit = parse_params(EditParams, "edit", cfg.methods[0].params)
     assert (edit.alpha, edit.beta, edit.nll_threshold) == (1.0, 0.025, 20.0)
     assert (edit.stage1.learning_rate, edit.stage2.learning_rate) == (2e-4, 5e-6)
     assert (edit.stage1.epochs, edit.stage2.epochs) == (15, 10)
     parse_params(StdCotParams, "std_cot", cfg.methods[1].params)
     assert set(cfg.methods[0].params) <= set(EditParams.model_fields)
+
+
+def test_zero_alpha_or_beta_removes_that_side_from_stage2(lab_inputs):
+    """Figure 6's ablations: without the correct (alpha=0) or the wrong (beta=0) key tokens."""
+    no_correct = _build(lab_inputs, stages=["krsl"], alpha=0.0)["krsl"]
+    assert {s.id.rsplit("/", 1)[1] for s in no_correct.sequences} == {"rejected"}
+    no_wrong = _build(lab_inputs, stages=["krsl"], beta=0.0)["krsl"]
+    assert {s.id.rsplit("/", 1)[1] for s in no_wrong.sequences} == {"chosen"}
+    assert no_wrong.extra["zero_weight_dropped"] == len(lab_inputs.pairs)

@@ -107,5 +107,6 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
                           epochs=p.stage.epochs, extra={**p.stage.trainer_extra(), "volume": p.volume})]
 
 
+# volume "dual" and the default size of "repeat" also read `pairs`; plain Std-CoT needs only rationales.
 register(Method(NAME, build, needs=("rationales",),
-                summary="SFT on correct teacher CoTs (optionally repeat-sampled or on dual CoTs to match EDIT's volume)"))
+                summary="SFT on correct teacher CoTs (repeat-sampled or on dual CoTs to match EDIT's volume)"))
