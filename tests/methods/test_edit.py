@@ -73,8 +73,8 @@ def test_stage2_settings_and_threshold_come_from_the_params(lab_inputs):
     assert (krsl.learning_rate, krsl.epochs, krsl.negative_nll_cap) == (1e-5, 4, 3.5)
     assert krsl.merge_lora_before  # KRSL starts from the merged stage-1 model with a new LoRA
     assert krsl.extra["lr_decay_per_epoch"] == 0.9 and krsl.extra["batch_size"] == 8
-    assert krsl.extra["pairs"] == len(lab_inputs.pairs)
-    share = krsl.extra["key_tokens"] / krsl.extra["target_tokens"]
+    assert krsl.extra["stats"]["pairs"] == len(lab_inputs.pairs)
+    share = krsl.extra["stats"]["key_tokens"] / krsl.extra["stats"]["target_tokens"]
     assert 0 < share < 0.5
     defaults = _build(lab_inputs)
     assert (defaults["sft"].learning_rate, defaults["sft"].epochs) == (2e-4, 15)
@@ -95,7 +95,7 @@ def test_pair_kinds_and_error_types_select_stage2_pairs(lab_inputs):
     only = present[0]
     typed = _build(lab_inputs, error_types=[only])["krsl"]
     assert {errors[pair_of(s)] for s in typed.sequences} == {only}
-    assert typed.extra["pairs"] == sum(e == only for e in errors.values())
+    assert typed.extra["stats"]["pairs"] == sum(e == only for e in errors.values())
 
 
 def test_pairs_that_are_not_dual_are_dropped(lab_inputs):
@@ -103,7 +103,7 @@ def test_pairs_that_are_not_dual_are_dropped(lab_inputs):
     both_right = pair.model_copy(update={"id": "bad~pair", "rejected": pair.chosen.model_copy(update={"id": "x"})})
     inputs = dataclasses.replace(lab_inputs, pairs=[pair, both_right])
     krsl = _build(inputs, stages=["krsl"])["krsl"]
-    assert krsl.extra["invalid_pairs_dropped"] == 1
+    assert krsl.extra["stats"]["invalid_pairs_dropped"] == 1
     assert {s.id.rsplit("/", 1)[0] for s in krsl.sequences} == {pair.id}
 
 
@@ -142,4 +142,4 @@ def test_zero_alpha_or_beta_removes_that_side_from_stage2(lab_inputs):
     assert {s.id.rsplit("/", 1)[1] for s in no_correct.sequences} == {"rejected"}
     no_wrong = _build(lab_inputs, stages=["krsl"], beta=0.0)["krsl"]
     assert {s.id.rsplit("/", 1)[1] for s in no_wrong.sequences} == {"chosen"}
-    assert no_wrong.extra["zero_weight_dropped"] == len(lab_inputs.pairs)
+    assert no_wrong.extra["stats"]["zero_weight_dropped"] == len(lab_inputs.pairs)

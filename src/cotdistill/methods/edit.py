@@ -103,7 +103,7 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
             raise CotdistillError(f"method {NAME!r}: no correct teacher or rectified CoT for stage 1")
         stages.append(TrainingStage(
             name="sft", sequences=sft_sequences(inputs, rationales, NAME), learning_rate=p.stage1.learning_rate,
-            epochs=p.stage1.epochs, extra={**p.stage1.trainer_extra(), "rectified": p.rectified}))
+            epochs=p.stage1.epochs, extra={**p.stage1.trainer_extra(), "stats": {"rectified": p.rectified}}))
     if "krsl" in p.stages:
         pairs, invalid = select_pairs(list(inputs.pairs), p)
         if not pairs:
@@ -113,8 +113,8 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
         stages.append(TrainingStage(
             name="krsl", sequences=sequences, learning_rate=p.stage2.learning_rate, epochs=p.stage2.epochs,
             negative_nll_cap=p.nll_threshold, merge_lora_before="sft" in p.stages,
-            extra={**p.stage2.trainer_extra(), "alpha": p.alpha, "beta": p.beta, "pairs": len(pairs),
-                   "paired": True, "invalid_pairs_dropped": invalid, **counts}))
+            extra={**p.stage2.trainer_extra(), "stats": {
+                "alpha": p.alpha, "beta": p.beta, "pairs": len(pairs), "invalid_pairs_dropped": invalid, **counts}}))
     return stages
 
 

@@ -29,7 +29,11 @@ class StageParams(Params):
     max_length: int | None = Field(default=None, ge=1)  # prompt + target tokens
 
     def trainer_extra(self) -> dict[str, Any]:
-        """The settings TrainingStage has no field for, for the trainer to read from `extra`."""
+        """The settings TrainingStage has no field for, for the trainer to read from `extra`.
+
+        Recipes put what they measured while compiling (counts, the parameters used) under `extra["stats"]`,
+        so every other key of `extra` is a training setting.
+        """
         return self.model_dump(exclude={"learning_rate", "epochs"}, exclude_none=True)
 
 

@@ -104,7 +104,7 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
     if not sequences:
         raise CotdistillError(f"method {NAME!r}: no correct teacher rationale to train on")
     return [TrainingStage(name="sft", sequences=sequences, learning_rate=p.stage.learning_rate,
-                          epochs=p.stage.epochs, extra={**p.stage.trainer_extra(), "volume": p.volume})]
+                          epochs=p.stage.epochs, extra={**p.stage.trainer_extra(), "stats": {"volume": p.volume}})]
 
 
 # volume "dual" and the default size of "repeat" also read `pairs`; plain Std-CoT needs only rationales.
