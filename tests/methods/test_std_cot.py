@@ -52,6 +52,10 @@ def test_dual_cots_mark_the_wrong_ones_as_counterfactual(lab_inputs):
         assert good.id == pair.chosen.id and bad.id == pair.rejected.id
         assert good.prompt_ids == tok(plain, add_special_tokens=False).input_ids
         assert bad.prompt_ids == tok(f"[Counterfactual Reasoning] {plain}", add_special_tokens=False).input_ids
+    in_target = _stage(lab_inputs, volume="dual", counterfactual_in="target", counterfactual_marker="[CF]")
+    pair, good, bad = lab_inputs.pairs[0], in_target.sequences[0], in_target.sequences[1]
+    assert good.prompt_ids == bad.prompt_ids  # the marker moved from the prompt to the wrong CoT
+    assert tok.decode(bad.target_ids, skip_special_tokens=True).strip() == f"[CF] {pair.rejected.text}"
 
 
 def test_volume_controls_need_pairs(lab_inputs):

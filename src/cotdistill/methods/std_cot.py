@@ -5,7 +5,8 @@ volume "repeat": correct rationales drawn round-robin over each question's sampl
   ones run out, to exactly `target_size` sequences (default: twice the number of dual pairs, the sequence count
   of EDIT's stage 2 and of its Table 5 controls).
 volume "dual": SFT on both CoTs of every dual pair; the wrong one's prompt starts with `counterfactual_marker`,
-  so the plain prompt (the one evaluated) only ever leads to correct reasoning.
+  so the plain prompt (the one evaluated) only ever leads to correct reasoning (`counterfactual_in: target`
+  puts the marker at the start of the wrong CoT instead; EDIT says only that negatives are "prefixed").
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class StdCotParams(Params):
     volume: Literal["none", "repeat", "dual"] = "none"
     target_size: int | None = Field(default=None, ge=1)
     counterfactual_marker: str = "[Counterfactual Reasoning]"
+    counterfactual_in: Literal["prompt", "target"] = "prompt"  # where the marker goes (the paper does not say)
     stage: StageParams = Field(default_factory=StageParams)
 
 
@@ -51,7 +53,7 @@ def require_tokenizer(inputs: MethodInputs, method: str) -> Any:
 
 
 def sft_sequences(inputs: MethodInputs, rationales: Iterable[Rationale], method: str,
-                  prompt_prefix: str = "", suffix: str = "") -> list[WeightedSequence]:
+                  prompt_prefix: str = "", target_prefix: str = "", suffix: str = "") -> list[WeightedSequence]:
     """One fully weighted sequence (student prompt -> rationale text) per rationale, in order.
 
     `suffix` keeps ids unique when a rationale appears more than once (repeat sampling).
@@ -62,7 +64,8 @@ def sft_sequences(inputs: MethodInputs, rationales: Iterable[Rationale], method:
     for n, r in enumerate(rationales):
         example = example_of(examples, r, "rationale")
         prompt = f"{prompt_prefix} {student_prompt(example)}" if prompt_prefix else student_prompt(example)
-        out.append(weighted_sequence(encode(tokenizer, prompt, r.text), id=f"{r.id}{suffix.format(n=n)}",
+        target = f"{target_prefix} {r.text}" if target_prefix else r.text
+        out.append(weighted_sequence(encode(tokenizer, prompt, target), id=f"{r.id}{suffix.format(n=n)}",
                                      method=method, example_id=example.id))
     return out
 
@@ -93,7 +96,8 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
         sequences = []
         for pair in inputs.pairs:
             sequences += sft_sequences(inputs, [pair.chosen], NAME)
-            sequences += sft_sequences(inputs, [pair.rejected], NAME, prompt_prefix=p.counterfactual_marker)
+            where = {"prompt_prefix" if p.counterfactual_in == "prompt" else "target_prefix": p.counterfactual_marker}
+            sequences += sft_sequences(inputs, [pair.rejected], NAME, **where)
     elif p.volume == "repeat":
         size = p.target_size or 2 * len(inputs.pairs)
         if size < 1:
