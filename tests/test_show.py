@@ -36,7 +36,7 @@ def test_show_pairs_highlights_key_tokens_and_scores_them(tmp_path, capsys):
     assert 'class="truth"' in html or 'class="good truth"' in html
 
 
-def test_pairs_without_ground_truth_report_only_the_share(tmp_path, capsys):
+def test_pairs_without_ground_truth_report_only_the_share(tmp_path, capsys, smollm2_dir):
     out = _lab(tmp_path)
     stripped = tmp_path / "plain.jsonl"
     lines = []
@@ -46,8 +46,10 @@ def test_pairs_without_ground_truth_report_only_the_share(tmp_path, capsys):
         lines.append(json.dumps(pair))
     stripped.write_text("\n".join(lines) + "\n")
     capsys.readouterr()
-    assert main(["show", "pairs", str(stripped), "--limit", "0"]) == 0
+    assert main(["show", "pairs", str(stripped), "--limit", "0", "--tokenizer", str(smollm2_dir)]) == 0
     assert "no ground-truth key spans in this file" in capsys.readouterr().out
+    assert main(["show", "pairs", str(stripped), "--tokenizer", str(tmp_path / "nowhere")]) == 2
+    assert "cannot load a tokenizer" in capsys.readouterr().err
 
 
 def test_a_malformed_pairs_file_names_the_line_and_field(tmp_path, capsys):
