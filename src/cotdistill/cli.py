@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_arguments(p)
     p.set_defaults(func=report_command)
 
+    from .show import add_show_arguments
+
+    p = sub.add_parser("show", help="inspect artifacts: `show pairs FILE` highlights the key tokens of dual CoT pairs")
+    add_show_arguments(p)
+
     p = sub.add_parser("eval", help="evaluate a student on a benchmark split (strict and flexible accuracy)")
     p.add_argument("--model", default="smollm2-135m-instruct", help="folder, hub name, .gguf file or alias")
     p.add_argument("--gguf-file", help="GGUF file name inside --model's folder")

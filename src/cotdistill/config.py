@@ -61,12 +61,24 @@ class EvalConfig(Section):
     prompt_style: Literal["plain", "chat"] = "plain"
 
 
+class MethodConfig(Section):
+    """A distillation method to train: a registered recipe name (methods.REGISTRY) and its parameters.
+
+    `params` is handed to the recipe as is; each recipe validates its own keys (methods/params.py).
+    """
+
+    name: str = Field(min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class RunConfig(Section):
     run_dir: str = "runs/default"
     seed: int = 42
     data: DataConfig = Field(default_factory=DataConfig)
     student: StudentConfig = Field(default_factory=StudentConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    methods: list[MethodConfig] = Field(default_factory=list)  # several: a comparison study over the same data
+    seeds: list[int] = Field(default_factory=list)  # training seeds for a study; empty: just `seed`
 
 
 def _parse_value(text: str) -> Any:

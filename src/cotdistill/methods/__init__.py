@@ -1,8 +1,10 @@
 """Method recipes: each module compiles shared artifacts into weighted training sequences (see base.py)."""
 
 from .base import REGISTRY, Method, MethodInputs, TrainingStage, register
-from . import answer_only, dpo, mt_cot, scott, step_by_step  # noqa: F401  (each registers its recipe)
-from .common import eval_prompt
-from .teacher_row import teacher_accuracy
+
+# Importing a recipe module registers it; every recipe is listed here so REGISTRY is full after one import.
+from . import answer_only, dpo, edit, mt_cot, scott, std_cot, step_by_step  # noqa: E402,F401
+from .common import eval_prompt  # noqa: E402
+from .teacher_row import teacher_accuracy  # noqa: E402
 
 __all__ = ["REGISTRY", "Method", "MethodInputs", "TrainingStage", "eval_prompt", "register", "teacher_accuracy"]

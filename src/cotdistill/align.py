@@ -1,0 +1,121 @@
+"""Key tokens of a dual CoT pair: the tokens an edit-distance alignment cannot match (EDIT's key reasoning steps).
+
+The alignment runs on the student's token ids, with unit costs for insert, delete and replace, through
+rapidfuzz's C implementation of Levenshtein (it accepts lists of ints). As in EDIT's code it runs in both
+directions: side a's key tokens are the ones a deletes or replaces on the way to b (a as the source), and side b's
+are the ones b deletes or replaces on the way to a (b as the source). Tokens matched by the alignment get no
+weight; in EDIT the correct CoT's key tokens are trained up (α) and the wrong CoT's pushed down (−β).
+
+Tie-break (which of several minimal alignments is used; pinned by tests/test_align.py):
+- rapidfuzz first strips the common prefix and then the common suffix, and those tokens are always matched. So
+  a repeated run next to a shared boundary is attributed to the copy that is not part of the prefix: in
+  [1 2 3 1 2 3 4] vs [1 2 3 4] the key tokens of the longer side are its second "1 2 3".
+- In what is left, the backtrace runs from the end and on a tie prefers, from the source's point of view, a
+  deletion over a diagonal step (match or replace) over an insertion. Deleted source tokens therefore sit as
+  late as possible and a tie between "match these two equal tokens" and "replace everything" goes to the match:
+  [5 9 5] vs [7 5 8] matches the first 5 of the source with the 5 of the target (distance 3 either way).
+- EDIT's own DP (delete, then insert, then diagonal, with no affix stripping) breaks ties differently, so the two
+  key sets can differ where alignments tie; on bench/align.py's 300-token lab pairs 99.98% of marks agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Levenshtein
+
+from .methods.encode import Encoded, encode, tokens_in_spans
+
+
+def edit_script(source: Sequence[Hashable], target: Sequence[Hashable]) -> list[tuple[str, int, int, int, int]]:
+    """rapidfuzz's minimal alignment as (tag, i1, i2, j1, j2) blocks; tags: equal, replace, delete, insert."""
+    ops = Levenshtein.opcodes(list(source), list(target))
+    return [(o.tag, o.src_start, o.src_end, o.dest_start, o.dest_end) for o in ops]
+
+
+def _source_mask(source: Sequence[Hashable], target: Sequence[Hashable]) -> list[bool]:
+    """Tokens of `source` the alignment deletes or replaces (EDIT keeps those ops and drops the inserts)."""
+    mask = [False] * len(source)
+    for tag, i1, i2, _j1, _j2 in edit_script(source, target):
+        if tag in ("replace", "delete"):
+            mask[i1:i2] = [True] * (i2 - i1)
+    return mask
+
+
+def key_token_mask(ids_a: Sequence[Hashable], ids_b: Sequence[Hashable]) -> tuple[list[bool], list[bool]]:
+    """For each token of a and of b, whether it is a key token (unmatched by the minimal alignment).
+
+    Each side is aligned as the source against the other (both directions, as EDIT does), so each side's key
+    tokens follow the same tie-break relative to itself (see the module docstring). Identical sequences give
+    no key tokens; a sequence against an empty one is all key tokens.
+    """
+    return _source_mask(ids_a, ids_b), _source_mask(ids_b, ids_a)
+
+
+@dataclass(frozen=True)
+class KeyTokens:
+    """One pair compiled for a student: both targets encoded, their key tokens, and their KRSL weights."""
+
+    correct: Encoded
+    wrong: Encoded
+    correct_key: list[bool]
+    wrong_key: list[bool]
+    correct_weights: list[float]  # alpha on key tokens, 0 elsewhere
+    wrong_weights: list[float]  # -beta on key tokens, 0 elsewhere (negative: unlikelihood)
+
+
+def key_token_weights(tokenizer, correct_text: str, wrong_text: str, alpha: float = 1.0, beta: float = 0.025,
+                      prompt: str = "") -> KeyTokens:
+    """Encode both CoTs as targets of `prompt` (methods.encode, so ids match training) and weight their key tokens.
+
+    Only the targets are aligned: the prompt is shared and would be stripped as a common prefix anyway.
+    EOS ends both targets, so it is never a key token.
+    """
+    if beta < 0:
+        raise ValueError(f"beta is a magnitude (the wrong side gets -beta); got {beta}")
+    correct = encode(tokenizer, prompt, correct_text)
+    wrong = encode(tokenizer, prompt, wrong_text)
+    correct_key, wrong_key = key_token_mask(correct.target_ids, wrong.target_ids)
+    return KeyTokens(
+        correct, wrong, correct_key, wrong_key,
+        [alpha if k else 0.0 for k in correct_key],
+        [-beta if k else 0.0 for k in wrong_key],
+    )
+
+
+@dataclass
+class SpanScore:
+    """Token counts of predicted key tokens against ground-truth character spans, summed over sides and pairs."""
+
+    predicted: int = 0  # key tokens found by the alignment
+    truth: int = 0  # tokens overlapping a ground-truth span
+    hit: int = 0  # tokens that are both
+    spans: int = 0  # ground-truth spans
+    spans_found: int = 0  # ground-truth spans holding at least one predicted key token
+
+    def add(self, offsets: Sequence[tuple[int, int]], key: Sequence[bool], spans: Sequence[tuple[int, int]]) -> None:
+        truth = tokens_in_spans(offsets, spans)
+        self.predicted += sum(key)
+        self.truth += sum(truth)
+        self.hit += sum(k and t for k, t in zip(key, truth))
+        self.spans += len(spans)
+        for span in spans:
+            inside = tokens_in_spans(offsets, [span])
+            self.spans_found += any(k and i for k, i in zip(key, inside))
+
+    def merge(self, other: SpanScore) -> None:
+        for name in ("predicted", "truth", "hit", "spans", "spans_found"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def precision(self) -> float:
+        return self.hit / self.predicted if self.predicted else float("nan")
+
+    @property
+    def recall(self) -> float:
+        return self.hit / self.truth if self.truth else float("nan")
+
+    @property
+    def span_recall(self) -> float:
+        return self.spans_found / self.spans if self.spans else float("nan")

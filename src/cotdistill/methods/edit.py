@@ -1,0 +1,122 @@
+"""EDIT (mistakE-Driven key reasonIng step distillaTion): SFT on correct CoTs, then key-step learning on dual pairs.
+
+Stage "sft": SFT on D+ (correct teacher CoTs) and D-+ (the teacher's rectifications of its wrong CoTs; drop them
+with rectified=false for the paper's "w/o RWC" ablation). Wrong CoTs never enter this stage.
+Stage "krsl": from the merged stage-1 model with a new LoRA and its own schedule. Per dual pair, the correct CoT
+with weight alpha on its key tokens and the wrong CoT with -beta on its key tokens, 0 elsewhere (align.py); wrong
+key tokens whose NLL already reaches `nll_threshold` are left alone (the trainer applies `negative_nll_cap`).
+Sequences come in pair order, chosen then rejected, so a trainer can keep a pair in one batch as EDIT does.
+`pair_kinds` and `error_types` select pairs for stage 2 (D+dual / D-dual, and the mistake-type study, which
+filters on the wrong CoT's error_type).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .. import align
+from ..errors import CotdistillError
+from ..prompting import student_prompt
+from ..records import DualPair, ErrorType, Rationale, WeightedSequence
+from .base import Method, MethodInputs, TrainingStage, register
+from .encode import weighted_sequence
+from .params import Params, StageParams, parse_params
+from .std_cot import correct_teacher_rationales, example_of, examples_by_id, require_tokenizer, sft_sequences
+
+NAME = "edit"
+
+
+class EditParams(Params):
+    alpha: float = Field(default=1.0, ge=0)  # weight of the correct CoT's key tokens
+    beta: float = Field(default=0.025, ge=0)  # magnitude of the (negative) weight of the wrong CoT's key tokens
+    nll_threshold: float | None = Field(default=20.0, gt=0)  # cap on pushing wrong key tokens; None: no cap
+    stages: list[Literal["sft", "krsl"]] = Field(default_factory=lambda: ["sft", "krsl"], min_length=1)
+    rectified: bool = True  # include D-+ (rectified wrong CoTs) in stage 1
+    pair_kinds: list[Literal["positive", "negative"]] = Field(default_factory=lambda: ["positive", "negative"])
+    error_types: list[ErrorType] | None = None  # keep pairs whose wrong CoT has one of these; None: all
+    stage1: StageParams = Field(default_factory=lambda: StageParams(learning_rate=2e-4, epochs=15,
+                                                                    lr_decay_per_epoch=0.95))
+    stage2: StageParams = Field(default_factory=lambda: StageParams(learning_rate=5e-6, epochs=10,
+                                                                    lr_decay_per_epoch=0.95))
+
+
+def stage1_rationales(inputs: MethodInputs, rectified: bool) -> list[Rationale]:
+    """D+ and, when asked, D-+: every correct teacher CoT and every correct rectification, each once."""
+    chosen: dict[str, Rationale] = {r.id: r for r in correct_teacher_rationales(inputs.rationales)}
+    if rectified:
+        fixes = [r for r in inputs.rationales if r.origin == "rectified"]
+        fixes += [p.chosen for p in inputs.pairs if p.chosen.origin == "rectified"]
+        for r in fixes:
+            if r.correct is True:  # a rectification that still misses the gold answer is not trained on
+                chosen.setdefault(r.id, r)
+    return list(chosen.values())
+
+
+def select_pairs(pairs: list[DualPair], p: EditParams) -> tuple[list[DualPair], int]:
+    """Pairs of the requested kinds and mistake types whose two sides are graded right and wrong; and how many
+    were dropped as not dual (a correct 'rejected' or a wrong 'chosen')."""
+    kept, invalid = [], 0
+    for pair in pairs:
+        if pair.kind not in p.pair_kinds:
+            continue
+        if p.error_types is not None and pair.rejected.error_type not in p.error_types:
+            continue
+        if pair.chosen.correct is False or pair.rejected.correct is True:
+            invalid += 1
+            continue
+        kept.append(pair)
+    return kept, invalid
+
+
+def krsl_sequences(inputs: MethodInputs, pairs: list[DualPair], alpha: float,
+                   beta: float) -> tuple[list[WeightedSequence], dict[str, int]]:
+    """Chosen (alpha on key tokens) then rejected (-beta on key tokens) for each pair; all-zero sides are dropped."""
+    tokenizer = require_tokenizer(inputs, NAME)
+    examples = examples_by_id(inputs)
+    out: list[WeightedSequence] = []
+    counts = {"key_tokens": 0, "target_tokens": 0, "zero_weight_dropped": 0}
+    for pair in pairs:
+        example = example_of(examples, pair.chosen, f"pair {pair.id}: rationale")
+        keys = align.key_token_weights(tokenizer, pair.chosen.text, pair.rejected.text, alpha, beta,
+                                       prompt=student_prompt(example))
+        sides = [(keys.correct, keys.correct_key, keys.correct_weights, pair.chosen, "chosen"),
+                 (keys.wrong, keys.wrong_key, keys.wrong_weights, pair.rejected, "rejected")]
+        for encoded, key, weights, rationale, side in sides:
+            counts["key_tokens"] += sum(key)
+            counts["target_tokens"] += len(key)
+            if not any(weights):
+                counts["zero_weight_dropped"] += 1  # nothing to learn (no key tokens, or alpha/beta 0)
+                continue
+            out.append(weighted_sequence(encoded, id=f"{pair.id}/{side}", weights=weights, method=NAME,
+                                         example_id=example.id))
+    return out, counts
+
+
+def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
+    p = parse_params(EditParams, NAME, params)
+    stages: list[TrainingStage] = []
+    if "sft" in p.stages:
+        rationales = stage1_rationales(inputs, p.rectified)
+        if not rationales:
+            raise CotdistillError(f"method {NAME!r}: no correct teacher or rectified CoT for stage 1")
+        stages.append(TrainingStage(
+            name="sft", sequences=sft_sequences(inputs, rationales, NAME), learning_rate=p.stage1.learning_rate,
+            epochs=p.stage1.epochs, extra={**p.stage1.trainer_extra(), "stats": {"rectified": p.rectified}}))
+    if "krsl" in p.stages:
+        pairs, invalid = select_pairs(list(inputs.pairs), p)
+        if not pairs:
+            raise CotdistillError(f"method {NAME!r}: no dual pair left for stage 2 (kinds {p.pair_kinds}, "
+                                  f"error types {p.error_types}, {len(inputs.pairs)} pairs given)")
+        sequences, counts = krsl_sequences(inputs, pairs, p.alpha, p.beta)
+        stages.append(TrainingStage(
+            name="krsl", sequences=sequences, learning_rate=p.stage2.learning_rate, epochs=p.stage2.epochs,
+            negative_nll_cap=p.nll_threshold, merge_lora_before="sft" in p.stages,
+            extra={**p.stage2.trainer_extra(), "stats": {
+                "alpha": p.alpha, "beta": p.beta, "pairs": len(pairs), "invalid_pairs_dropped": invalid, **counts}}))
+    return stages
+
+
+register(Method(NAME, build, needs=("rationales", "pairs"),
+                summary="SFT on correct and rectified CoTs, then key-token (edit-distance) learning on dual pairs"))
