@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_arguments(p)
     p.set_defaults(func=lab_command)
 
+    from .train.cli import add_train_arguments, train_command
+
+    p = sub.add_parser("train", help="train a student on WeightedSequence JSONL (weighted loss, LoRA or full)")
+    add_train_arguments(p)
+    p.set_defaults(func=train_command)
+
     p = sub.add_parser("eval", help="evaluate a student on a benchmark split (strict and flexible accuracy)")
     p.add_argument("--model", default="smollm2-135m-instruct", help="folder, hub name, .gguf file or alias")
     p.add_argument("--gguf-file", help="GGUF file name inside --model's folder")
