@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from ..errors import CotdistillError
+
 RATIONALE_SEGMENT, ANSWER_SEGMENT = 0, 1
 NUM_SEGMENTS = 2
 
@@ -46,7 +48,7 @@ INSTANCE_WEIGHTINGS: dict[str, InstanceWeighting] = {"none": _no_weighting}
 def instance_weighting(name: str | None) -> InstanceWeighting:
     key = name or "none"
     if key not in INSTANCE_WEIGHTINGS:
-        raise KeyError(f"unknown instance weighting {key!r}; registered: {', '.join(sorted(INSTANCE_WEIGHTINGS))}")
+        raise CotdistillError(f"unknown instance weighting {key!r}; registered: {', '.join(sorted(INSTANCE_WEIGHTINGS))}")
     return INSTANCE_WEIGHTINGS[key]
 
 

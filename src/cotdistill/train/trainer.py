@@ -171,7 +171,7 @@ class TrainSettings:
             gradient_accumulation_steps=self.grad_accum,
             lr_scheduler_type=self.scheduler, weight_decay=self.weight_decay, optim=self.optim,
             max_grad_norm=self.max_grad_norm, seed=self.seed, data_seed=self.seed, bf16=self.bf16,
-            gradient_checkpointing=self.gradient_checkpointing, logging_steps=self.logging_steps,
+            activation_checkpointing=self.gradient_checkpointing, logging_steps=self.logging_steps,
             save_strategy="steps", save_steps=self.save_steps, save_total_limit=self.save_total_limit,
             max_steps=self.max_steps, report_to=self.report_to, remove_unused_columns=False,
             label_names=["labels"], dataloader_drop_last=False, use_cpu=_cpu_only(), **warmup,
