@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="inspect artifacts: `show pairs FILE` highlights the key tokens of dual CoT pairs")
     add_show_arguments(p)
 
+    from .train.cli import add_train_arguments, train_command
+
+    p = sub.add_parser("train", help="train a student on WeightedSequence JSONL (weighted loss, LoRA or full)")
+    add_train_arguments(p)
+    p.set_defaults(func=train_command)
+
     p = sub.add_parser("eval", help="evaluate a student on a benchmark split (strict and flexible accuracy)")
     p.add_argument("--model", default="smollm2-135m-instruct", help="folder, hub name, .gguf file or alias")
     p.add_argument("--gguf-file", help="GGUF file name inside --model's folder")

@@ -1,0 +1,138 @@
+"""The weighted loss every method trains with: token-weighted, instance-weighted cross-entropy, chunked.
+
+For supervised target token t of instance i, with next-token NLL l_it = -log p(y_it | context):
+
+    loss = (1 / N) * sum_i v_i * sum_t w_it * m_it * l_it
+
+- w_it: the token weight from the WeightedSequence (may be negative: unlikelihood on EDIT's wrong key tokens).
+- v_i = u_i * d_i: the record's static `instance_weight` u_i times a dynamic weight d_i from a registered
+  instance weighting (`INSTANCE_WEIGHTINGS`, "none" gives 1), computed from detached per-instance segment NLLs.
+- m_it: the negative-weight cap. With a cap c, a token with w_it < 0 whose current (detached) NLL is already
+  l_it >= c contributes nothing (m_it = 0): the model has pushed that wrong token down far enough. Otherwise
+  m_it = 1. (EDIT's released code drops such tokens at ">= threshold"; we keep that boundary.)
+- N: the normaliser passed in, the global number of supervised tokens (label != -100) over every accumulation
+  micro-batch and every process of one optimizer step. Because N does not depend on how the step is split,
+  gradient accumulation, padding-free packing and data parallelism all give the gradient of one large batch.
+
+Memory: the vocabulary projection runs on chunks of `chunk_size` supervised positions, and each chunk is
+recomputed in backward (activation checkpointing), so neither forward nor backward ever holds logits for more
+than one chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from ..errors import CotdistillError
+
+RATIONALE_SEGMENT, ANSWER_SEGMENT = 0, 1
+NUM_SEGMENTS = 2
+
+InstanceWeighting = Callable[[torch.Tensor], torch.Tensor]
+"""Maps detached per-instance segment mean NLLs [B, 2] (0: rationale, 1: answer; 0 where absent) to [B] weights."""
+
+
+def _no_weighting(segment_nll: torch.Tensor) -> torch.Tensor:
+    return torch.ones(segment_nll.shape[0], dtype=segment_nll.dtype, device=segment_nll.device)
+
+
+INSTANCE_WEIGHTINGS: dict[str, InstanceWeighting] = {"none": _no_weighting}
+"""Dynamic instance weightings by name (TrainingStage.instance_weighting); other modules add theirs here."""
+
+
+def instance_weighting(name: str | None) -> InstanceWeighting:
+    key = name or "none"
+    if key not in INSTANCE_WEIGHTINGS:
+        raise CotdistillError(f"unknown instance weighting {key!r}; registered: {', '.join(sorted(INSTANCE_WEIGHTINGS))}")
+    return INSTANCE_WEIGHTINGS[key]
+
+
+@dataclass
+class WeightedLoss:
+    loss: torch.Tensor  # the normalised weighted sum (carries the gradient)
+    token_nll: torch.Tensor  # [K] detached NLL of each supervised token
+    segment_nll: torch.Tensor  # [B, 2] detached per-instance mean NLL per segment
+    instance_weights: torch.Tensor  # [B] the weights actually applied (static x dynamic)
+
+
+def _chunk_nll(head: Callable[[torch.Tensor], torch.Tensor] | None, states: torch.Tensor,
+               targets: torch.Tensor) -> torch.Tensor:
+    logits = states if head is None else head(states)
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()  # the log-softmax in full precision
+    return F.cross_entropy(logits, targets, reduction="none")
+
+
+def token_nll(states: torch.Tensor, targets: torch.Tensor, head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+              chunk_size: int = 1024) -> torch.Tensor:
+    """Per-token NLL [K] of `targets` [K] from hidden states [K, H] through `head`, or from logits [K, V] if no head.
+
+    Chunks are checkpointed when they need a gradient, so backward recomputes one chunk's logits at a time.
+    """
+    if states.shape[0] != targets.shape[0]:
+        raise ValueError(f"{states.shape[0]} positions but {targets.shape[0]} targets")
+    pieces = []
+    for start in range(0, states.shape[0], chunk_size):
+        s, t = states[start:start + chunk_size], targets[start:start + chunk_size]
+        if torch.is_grad_enabled() and s.requires_grad:
+            pieces.append(checkpoint(_chunk_nll, head, s, t, use_reentrant=False))
+        else:
+            pieces.append(_chunk_nll(head, s, t))
+    if not pieces:
+        return states.new_zeros(0)
+    return torch.cat(pieces)
+
+
+def segment_means(nll: torch.Tensor, instance: torch.Tensor, segment: torch.Tensor, num_instances: int) -> torch.Tensor:
+    """Mean of `nll` per (instance, segment) as a [B, 2] tensor; 0 where an instance has no token of a segment."""
+    flat = instance * NUM_SEGMENTS + segment.clamp(0, NUM_SEGMENTS - 1)
+    total = torch.zeros(num_instances * NUM_SEGMENTS, dtype=nll.dtype, device=nll.device)
+    count = torch.zeros_like(total)
+    total.index_add_(0, flat, nll)
+    count.index_add_(0, flat, torch.ones_like(nll))
+    return (total / count.clamp(min=1)).view(num_instances, NUM_SEGMENTS)
+
+
+def weighted_token_loss(
+    states: torch.Tensor,
+    targets: torch.Tensor,
+    token_weights: torch.Tensor,
+    token_instance: torch.Tensor,
+    instance_weights: torch.Tensor,
+    normaliser: float | torch.Tensor,
+    *,
+    head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    token_segments: torch.Tensor | None = None,
+    negative_nll_cap: float | None = None,
+    weighting: str | InstanceWeighting | None = None,
+    chunk_size: int = 1024,
+) -> WeightedLoss:
+    """The module docstring's loss over K supervised tokens of B instances.
+
+    states: [K, H] hidden states at the positions that predict `targets` (with `head` the vocabulary projection),
+    or [K, V] logits when `head` is None. targets, token_weights, token_instance (index into the B instances) and
+    token_segments: [K]. instance_weights: [B] static weights. normaliser: N (> 0).
+    """
+    if token_segments is None:
+        token_segments = torch.zeros_like(targets)
+    num_instances = instance_weights.shape[0]
+    nll = token_nll(states, targets, head, chunk_size)
+    detached = nll.detach()
+    segment_nll = segment_means(detached, token_instance, token_segments, num_instances)
+    weigh = weighting if callable(weighting) else instance_weighting(weighting)
+    dynamic = weigh(segment_nll).to(detached.dtype)
+    if dynamic.shape != (num_instances,):
+        raise ValueError(f"instance weighting returned shape {tuple(dynamic.shape)}, expected ({num_instances},)")
+    applied = instance_weights.to(detached.dtype) * dynamic.detach()
+    w = token_weights.to(detached.dtype) * applied[token_instance]
+    if negative_nll_cap is not None:
+        # Stop pushing a wrong token down once its NLL reached the cap (no unbounded unlikelihood ascent).
+        w = torch.where((token_weights < 0) & (detached >= negative_nll_cap), torch.zeros_like(w), w)
+    loss = (w * nll).sum() / normaliser
+    return WeightedLoss(loss, detached, segment_nll, applied)
+
