@@ -3,7 +3,7 @@
 Backends (HTTP, local transformers, vLLM) only answer single requests: one prompt, one sample, its own seed.
 Asking for n samples makes n requests with sample indices 0..n-1 (servers such as `transformers serve`
 ignore `n`), so each sample has its own cache row and a rerun that asks for more samples pays only for the
-new ones. Results are stored as they arrive, so a crash loses at most the requests in flight.
+new ones. Identical requests within one call are sent once. Results are stored as they arrive, so a crash loses at most the requests in flight.
 """
 
 from __future__ import annotations
@@ -63,37 +63,40 @@ class CachedGenerator:
         self.stats: Counter = Counter()
         self._stage: str | None = None
 
-    def requests_for(self, prompts: Sequence[Prompt], n: int, params: SamplingParams,
-                     first_sample: int = 0) -> list[Request]:
-        out = []
-        for prompt in prompts:
-            for i in range(first_sample, first_sample + n):
-                p = replace(params, seed=sample_seed(params.seed, i))
-                out.append(Request(prompt, p, i, request_key(self.model, prompt, p, i)))
-        return out
+    def request(self, prompt: Prompt, params: SamplingParams, sample_index: int) -> Request:
+        p = replace(params, seed=sample_seed(params.seed, sample_index))
+        return Request(prompt, p, sample_index, request_key(self.model, prompt, p, sample_index))
 
-    def generate(self, prompts: Sequence[Prompt], n: int, params: SamplingParams,
-                 first_sample: int = 0) -> list[list[Completion]]:
-        """n completions per prompt (samples first_sample..first_sample+n-1), in prompt order."""
-        requests = self.requests_for(prompts, n, params, first_sample)
-        results: list[Completion | None] = [None] * len(requests)
-        missing: list[int] = []
-        for i, r in enumerate(requests):
+    def generate(self, prompts: Sequence[Prompt], n: int, params: SamplingParams) -> list[list[Completion]]:
+        """n completions per prompt (samples 0..n-1), in prompt order."""
+        flat = self.generate_samples([p for p in prompts for _ in range(n)], list(range(n)) * len(prompts), params)
+        return [flat[k * n : (k + 1) * n] for k in range(len(prompts))]
+
+    def generate_samples(self, prompts: Sequence[Prompt], sample_indices: Sequence[int],
+                         params: SamplingParams) -> list[Completion]:
+        """One completion per (prompt, sample index); identical requests in one call are sent once."""
+        requests = [self.request(p, params, i) for p, i in zip(prompts, sample_indices, strict=True)]
+        results: dict[str, Completion] = {}
+        todo: list[Request] = []
+        queued: set[str] = set()
+        for r in requests:
+            if r.key in results or r.key in queued:
+                continue
             hit = self.cache.get(r.key, r.params.max_tokens) if self.cache else None
             if hit is not None:
-                results[i] = hit
+                results[r.key] = hit
                 self.stats["cached"] += 1
             else:
-                missing.append(i)
-        if missing:
-            todo = [requests[i] for i in missing]
+                todo.append(r)
+                queued.add(r.key)
+        if todo:
 
             def on_result(j: int, completion: Completion) -> None:
                 r = todo[j]
                 if self.cache is not None and completion.finish_reason != "error":
                     identity = request_identity(self.model, r.prompt, r.params, r.sample_index)
                     self.cache.put(r.key, r.params.max_tokens, self.model, r.sample_index, identity, completion)
-                results[missing[j]] = completion
+                results[r.key] = completion
                 self.stats["requests"] += 1
                 self.stats["prompt_tokens"] += completion.prompt_tokens
                 self.stats["completion_tokens"] += completion.completion_tokens
@@ -102,7 +105,7 @@ class CachedGenerator:
                 self.backend.run(todo, on_result, self.stats)
             finally:
                 self._flush_usage()
-        return [results[k * n : (k + 1) * n] for k in range(len(prompts))]  # type: ignore[misc]
+        return [results[r.key] for r in requests]
 
     @contextmanager
     def accounting(self, stage: str) -> Iterator[Counter]:

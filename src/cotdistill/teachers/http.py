@@ -120,7 +120,7 @@ class OpenAIBackend:
         gate = asyncio.Semaphore(self.concurrency)
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         failures: list[str] = []
-        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits) as client:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, pool=None), limits=limits) as client:
 
             async def one(i: int) -> None:
                 async with gate:

@@ -119,12 +119,25 @@ class PromptedTeacher:
 
     def _rewrite(self, items: Sequence[tuple[Example, Rationale]], prompts: list[Prompt], attempt: int,
                  origin: Literal["rectified", "corrupted"], suffix: str | None = None) -> list[Rationale]:
-        outs = self.generator.generate(prompts, 1, self.attempt_params(attempt))
+        # each item keeps its parent's sample index, so two samples of one question get distinct rewrites
+        outs = self._ask(prompts, [parent.sample_index for _, parent in items], self.attempt_params(attempt))
         return [
-            self._record(e, cs[0], rid=f"{parent.id}+{suffix or origin}", origin=origin, parent=parent.id,
+            self._record(e, c, rid=f"{parent.id}+{suffix or origin}", origin=origin, parent=parent.id,
                          sample_index=parent.sample_index)
-            for (e, parent), cs in zip(items, outs)
+            for (e, parent), c in zip(items, outs)
         ]
+
+    def _ask(self, prompts: list[Prompt], samples: list[int], params: SamplingParams) -> list[Completion]:
+        if hasattr(self.generator, "generate_samples"):
+            return self.generator.generate_samples(prompts, samples, params)
+        # a plain TextGenerator: one call per sample index, with the seed shifted by it
+        out: list[Completion | None] = [None] * len(prompts)
+        for index in sorted(set(samples)):
+            rows = [k for k, s in enumerate(samples) if s == index]
+            shifted = replace(params, seed=(params.seed or 0) + index)
+            for k, cs in zip(rows, self.generator.generate([prompts[k] for k in rows], 1, shifted)):
+                out[k] = cs[0]
+        return out  # type: ignore[return-value]
 
     def _record(self, example: Example, completion: Completion, *, rid: str, origin: str, parent: str | None,
                 sample_index: int) -> Rationale:
