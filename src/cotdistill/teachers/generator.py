@@ -62,6 +62,7 @@ class CachedGenerator:
         self.model = backend.model
         self.stats: Counter = Counter()
         self._stage: str | None = None
+        self._flushed: Counter = Counter()  # the part of `stats` already added to the cache's usage table
 
     def request(self, prompt: Prompt, params: SamplingParams, sample_index: int) -> Request:
         p = replace(params, seed=sample_seed(params.seed, sample_index))
@@ -109,7 +110,8 @@ class CachedGenerator:
 
     @contextmanager
     def accounting(self, stage: str) -> Iterator[Counter]:
-        """Count this block's usage under `stage` (in the cache's usage table); yields the live counter."""
+        """Count this block's usage under `stage` in the cache's usage table (written after every backend
+        call); yields a counter that holds the block's usage once the block ends."""
         self._flush_usage()
         previous, self._stage = self._stage, stage
         before = Counter(self.stats)
@@ -123,8 +125,7 @@ class CachedGenerator:
 
     def _flush_usage(self) -> None:
         """Write usage accumulated since the last flush to the cache's table, under the current stage."""
-        flushed = getattr(self, "_flushed", Counter())
-        pending = {k: self.stats[k] - flushed[k] for k in USAGE_FIELDS}
+        pending = {k: self.stats[k] - self._flushed[k] for k in USAGE_FIELDS}
         if self.cache is not None and self._stage is not None and any(pending.values()):
             self.cache.add_usage(self._stage, pending)
         self._flushed = Counter({k: self.stats[k] for k in USAGE_FIELDS})
