@@ -100,3 +100,13 @@ def test_the_key_covers_model_prompt_sampling_and_sample_index():
     assert len({base, request_key("m2", "p", SamplingParams(), 0), request_key("m", "q", SamplingParams(), 0),
                 request_key("m", "p", SamplingParams(temperature=0.5), 0), request_key("m", "p", SamplingParams(), 1),
                 request_key("m", [{"role": "user", "content": "p"}], SamplingParams(), 0)}) == 6
+
+
+def test_extra_request_fields_are_part_of_the_key(tmp_path):
+    with FaultServer() as server:
+        cache = TeacherCache(tmp_path / "c.sqlite")
+        plain = CachedGenerator(OpenAIBackend(server.base_url, "toy"), cache)
+        thinking = CachedGenerator(OpenAIBackend(server.base_url, "toy", extra_body={"think": True}), cache)
+        plain.generate(["q"], 1, SamplingParams())
+        thinking.generate(["q"], 1, SamplingParams())
+        assert len(server.log) == 2 and len(cache) == 2

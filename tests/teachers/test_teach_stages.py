@@ -129,3 +129,15 @@ def test_corruption_prompts_carry_right_and_wrong_pairs_from_the_data(tmp_path):
         assert demos.count("Correct solution:") == 2 == demos.count("Flawed solution:")
         assert target not in demos  # never the item's own question as a demonstration
         assert any(r.text in prompt for r in rectified)
+
+
+def test_revision_shows_the_wrong_rationale_and_the_gold_answer(tmp_path):
+    examples = choice_examples(2)
+    wrong = [Rationale(id=f"{e.id}#student/0", example_id=e.id, text="I guess. Therefore, the answer is (A).",
+                       origin="student") for e in examples]
+    with FaultServer(keep_bodies=True) as server:
+        teacher = http_teacher(server.base_url, None)
+        revised = teacher.revise(list(zip(examples, wrong)))
+    prompt = server.bodies[0]["messages"][-1]["content"]
+    assert "I guess. Therefore, the answer is (A)." in prompt and "The correct answer is (C)" in prompt
+    assert [r.parent for r in revised] == [w.id for w in wrong] and all(r.origin == "rectified" for r in revised)

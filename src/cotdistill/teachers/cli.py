@@ -11,6 +11,7 @@ resume after an interruption.
 from __future__ import annotations
 
 import argparse
+import json
 
 from ..errors import CotdistillError
 from .base import SamplingParams
@@ -33,6 +34,8 @@ def add_teach_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per request attempt")
     g.add_argument("--max-retries", type=int, default=6)
     g.add_argument("--backoff", type=float, default=0.5, help="first retry delay in seconds (doubles)")
+    g.add_argument("--extra-body", type=json.loads, default=None, metavar="JSON",
+                   help='more request fields, e.g. \'{"chat_template_kwargs": {"enable_thinking": false}}\'')
     g.add_argument("--batch-size", type=int, default=16, help="local backend batch size")
     g.add_argument("--mistake-rate", type=float, default=0.3, help="scripted teacher: share of wrong CoTs")
     g = p.add_argument_group("sampling")
@@ -84,7 +87,7 @@ def build_teacher(args: argparse.Namespace):
             raise CotdistillError("--backend openai needs --base-url (e.g. https://api.openai.com/v1)")
         backend = OpenAIBackend(args.base_url, args.model, api_key=load_api_key(args.api_key_env, args.api_key_file),
                                 endpoint=args.endpoint, concurrency=args.concurrency, timeout=args.timeout,
-                                max_retries=args.max_retries, backoff=args.backoff)
+                                max_retries=args.max_retries, backoff=args.backoff, extra_body=args.extra_body)
     elif args.backend == "local":
         from .local import load_local_backend
 

@@ -60,13 +60,14 @@ class CachedGenerator:
         self.backend = backend
         self.cache = cache
         self.model = backend.model
+        self.cache_name = getattr(backend, "cache_name", backend.model)  # what cache keys and stage hashes see
         self.stats: Counter = Counter()
         self._stage: str | None = None
         self._flushed: Counter = Counter()  # the part of `stats` already added to the cache's usage table
 
     def request(self, prompt: Prompt, params: SamplingParams, sample_index: int) -> Request:
         p = replace(params, seed=sample_seed(params.seed, sample_index))
-        return Request(prompt, p, sample_index, request_key(self.model, prompt, p, sample_index))
+        return Request(prompt, p, sample_index, request_key(self.cache_name, prompt, p, sample_index))
 
     def generate(self, prompts: Sequence[Prompt], n: int, params: SamplingParams) -> list[list[Completion]]:
         """n completions per prompt (samples 0..n-1), in prompt order."""
@@ -95,7 +96,7 @@ class CachedGenerator:
             def on_result(j: int, completion: Completion) -> None:
                 r = todo[j]
                 if self.cache is not None and completion.finish_reason != "error":
-                    identity = request_identity(self.model, r.prompt, r.params, r.sample_index)
+                    identity = request_identity(self.cache_name, r.prompt, r.params, r.sample_index)
                     self.cache.put(r.key, r.params.max_tokens, self.model, r.sample_index, identity, completion)
                 results[r.key] = completion
                 self.stats["requests"] += 1

@@ -60,6 +60,13 @@ class OpenAIBackend:
         self._rng = random.Random(seed)
 
     @property
+    def cache_name(self) -> str:
+        """The model as cache keys see it: extra request fields (thinking on or off, ...) change answers."""
+        if not self.extra_body:
+            return self.model
+        return f"{self.model} {json.dumps(self.extra_body, sort_keys=True)}"
+
+    @property
     def url(self) -> str:
         return f"{self.base_url}/{'chat/completions' if self.endpoint == 'chat' else 'completions'}"
 

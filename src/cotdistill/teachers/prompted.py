@@ -61,7 +61,8 @@ class PromptedTeacher:
     def identity(self, tasks: Sequence[str] = ()) -> dict:
         """What the teacher's outputs depend on (no endpoint, no key), for stage hashes."""
         exemplars = hashlib.sha256("\n".join(e.model_dump_json() for e in self.exemplars).encode()).hexdigest()
-        return {"name": self.name, "model": self.generator.model, "params": asdict(self.params),
+        model = getattr(self.generator, "cache_name", self.generator.model)
+        return {"name": self.name, "model": model, "params": asdict(self.params),
                 "templates": self.prompts.fingerprint(tasks), "exemplars": exemplars[:16], "shots": self.shots,
                 "rectify_template": self.rectify_template, "retry_step": self.retry_temperature_step,
                 "prompt_format": self.prompt_format}

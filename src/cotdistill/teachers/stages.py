@@ -36,6 +36,11 @@ Extraction = Literal["strict", "flexible"]
 
 @dataclass
 class StageReport:
+    """Counts of one stage. succeeded/failed: CoTs written/truncated (generate), correct/wrong (grade),
+    accepted/never accepted within the budget (rectify, corrupt), pairs made/items left unpaired (pair).
+    retried: HTTP retries (generate), item attempts after the first (rectify, corrupt). usage: teacher
+    requests, cache hits, HTTP retries and failures, prompt and completion tokens."""
+
     stage: str
     succeeded: int = 0
     failed: int = 0
@@ -278,13 +283,21 @@ class TeachSettings:
     chunk_size: int = 64
 
 
+_SECRET_NAMES = ("key", "token", "secret", "password", "auth")
+
+
 def teacher_identity(teacher: Teacher, tasks: Sequence[str] = ()) -> dict:
-    """What a teacher's outputs depend on: its own `identity()`, else its public plain settings."""
+    """What a teacher's outputs depend on: its own `identity()`, else its public plain settings.
+
+    This lands in stage parameters, which are written to the run folder, so attributes named like secrets
+    are left out.
+    """
     if hasattr(teacher, "identity"):
         return teacher.identity(tasks)
     plain = (str, int, float, bool, type(None), dict, list, tuple)
     return {"class": type(teacher).__name__,
-            **{k: v for k, v in sorted(vars(teacher).items()) if not k.startswith("_") and isinstance(v, plain)}}
+            **{k: v for k, v in sorted(vars(teacher).items())
+               if not k.startswith("_") and isinstance(v, plain) and not any(s in k.lower() for s in _SECRET_NAMES)}}
 
 
 def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher,
