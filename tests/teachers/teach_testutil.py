@@ -23,7 +23,7 @@ def choice_examples(n: int, tasks: tuple[str, ...] = ("toy_a", "toy_b")) -> list
     ]
 
 
-def http_teacher(base_url: str, cache_path: Path | None, *, concurrency: int = 8, timeout: float = 1.0,
+def http_teacher(base_url: str, cache_path: Path | None, *, concurrency: int = 8, timeout: float = 2.0,
                  max_retries: int = 10, api_key=None, max_tokens: int = 64) -> PromptedTeacher:
     backend = OpenAIBackend(base_url, "toy-teacher", api_key=api_key, concurrency=concurrency, timeout=timeout,
                             max_retries=max_retries, backoff=0.02, backoff_max=0.2, seed=0)

@@ -37,7 +37,7 @@ def _asked_after_answered(server: FaultServer) -> list[str]:
 
 def test_every_item_completes_under_faults_and_each_answer_is_cached_once(tmp_path):
     examples = choice_examples(16)
-    with FaultServer(fault_rate=FAULT_RATE, slow_seconds=1.5, seed=1) as server:
+    with FaultServer(fault_rate=FAULT_RATE, slow_seconds=3.0, seed=1) as server:
         teacher = http_teacher(server.base_url, tmp_path / "cache.sqlite")
         reports = run_teach(tmp_path / "run", examples, teacher, TeachSettings(n=2, rectify_budget=4, corrupt_budget=4))
         outcomes = server.outcomes()
@@ -60,7 +60,7 @@ def test_every_item_completes_under_faults_and_each_answer_is_cached_once(tmp_pa
 
 def _teach_cmd(server: FaultServer, data: Path, run: Path, cache: Path) -> list[str]:
     return [sys.executable, "-m", "cotdistill", "teach", "--base-url", server.base_url, "--model", "toy-teacher",
-            "--data", "file", "--data-file", str(data), "--n", "2", "--concurrency", "4", "--timeout", "1",
+            "--data", "file", "--data-file", str(data), "--n", "2", "--concurrency", "4", "--timeout", "2",
             "--max-retries", "12", "--backoff", "0.02", "--rectify-budget", "4", "--corrupt-budget", "4",
             "--run-dir", str(run), "--cache", str(cache)]
 
@@ -88,7 +88,7 @@ def test_sigkill_mid_run_then_restart_gives_identical_results_and_resends_nothin
     data = tmp_path / "questions.jsonl"
     write_jsonl(data, choice_examples(24))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    with FaultServer(fault_rate=FAULT_RATE, slow_seconds=1.5, latency=0.08, seed=2) as server:
+    with FaultServer(fault_rate=FAULT_RATE, slow_seconds=3.0, latency=0.08, seed=2) as server:
         reference = subprocess.run(_teach_cmd(server, data, tmp_path / "ref", tmp_path / "ref.sqlite"),
                                    capture_output=True, text=True, env=env, timeout=300)
         assert reference.returncode == 0, reference.stderr
