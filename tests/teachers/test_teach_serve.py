@@ -94,3 +94,18 @@ def test_the_local_backend_applies_the_chat_template_and_caches(smollm2, tmp_pat
     second = gen.generate([messages, "Q: 3 + 4 =\nA:"], 1, SamplingParams(max_tokens=6))
     assert calls["n"] == 2 and [c[0].text for c in first] == [c[0].text for c in second]
     assert all(c[0].completion_tokens <= 6 and c[0].prompt_tokens > 0 for c in first)
+
+
+def test_a_completions_endpoint_gets_the_prompt_in_the_teachers_chat_template(served, smollm2_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    url, model = served
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_dir)
+    backend = OpenAIBackend(url, model, endpoint="completions", concurrency=1, timeout=120, max_retries=1)
+    teacher = PromptedTeacher(CachedGenerator(backend, None), params=SamplingParams(max_tokens=8),
+                              prompt_format="tokenizer", tokenizer=tokenizer)
+    example = load_examples(DataConfig(source="bbh", subtasks=["navigate"], split="train", limit_per_task=1))[0]
+    prompt = teacher._render("cot", example)
+    assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
+    (cot,) = teacher.solve([example])[0]
+    assert cot.text and teacher.generator.stats["completion_tokens"] > 0

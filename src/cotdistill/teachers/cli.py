@@ -50,7 +50,10 @@ def add_teach_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--exemplars", help="JSONL of few-shot exemplars {question, rationale, task?}")
     g.add_argument("--shots", type=int, default=3)
     g.add_argument("--rectify-with", choices=["hint", "revise"], default="hint")
-    g.add_argument("--prompt-format", choices=["chat", "plain"], default="chat")
+    g.add_argument("--prompt-format", choices=["chat", "plain", "tokenizer"], default="chat",
+                   help="chat: messages (the server applies the chat template); tokenizer: rendered here with "
+                        "--tokenizer's chat template, for a completions endpoint; plain: joined text")
+    g.add_argument("--tokenizer", help="folder or alias of the teacher's tokenizer (for --prompt-format tokenizer)")
     g = p.add_argument_group("data")
     g.add_argument("--data", choices=["bbh", "bbsub", "file"], default="bbh")
     g.add_argument("--data-file", help="your .jsonl/.csv questions (with --data file)")
@@ -99,7 +102,15 @@ def build_teacher(args: argparse.Namespace):
     cache = TeacherCache(args.cache)
     params = SamplingParams(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens,
                             stop=tuple(args.stop), seed=args.seed)
+    tokenizer = None
+    if args.prompt_format == "tokenizer":
+        if not args.tokenizer:
+            raise CotdistillError("--prompt-format tokenizer needs --tokenizer")
+        from ..models import load_tokenizer
+
+        tokenizer = load_tokenizer(args.tokenizer)
     teacher = PromptedTeacher(CachedGenerator(backend, cache), params=params, prompts=PromptSet(args.prompts),
+                              tokenizer=tokenizer,
                               exemplars=load_exemplars(args.exemplars) if args.exemplars else (),
                               shots=args.shots, rectify_template=args.rectify_with, prompt_format=args.prompt_format)
     return teacher, cache

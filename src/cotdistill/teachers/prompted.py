@@ -1,8 +1,9 @@
 """A language-model teacher: renders the prompt templates, calls a `TextGenerator`, cleans the answers.
 
 Messages go to the generator as chat messages, so the teacher's own chat template is applied by the server
-(chat endpoint) or by its tokenizer (local and vLLM backends); `prompt_format="plain"` joins them into one
-text for base models behind a completions endpoint. Thinking (`<think>...</think>`) is stripped from every
+(chat endpoint) or by its tokenizer (local and vLLM backends). For a completions endpoint,
+`prompt_format="tokenizer"` renders them here with the teacher's tokenizer's chat template, and
+`prompt_format="plain"` joins them into one text (base models without a template). Thinking (`<think>...</think>`) is stripped from every
 answer, and anything written after the first "Therefore, the answer is X." line is dropped.
 
 Retries differ: attempt k of rectify/corrupt uses its own seed and a temperature raised by
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from typing import Literal
 
+from ..errors import CotdistillError
 from ..grading import ANSWER_PHRASE, strip_thinking
 from ..records import Example, Rationale
 from .base import Completion, Demonstration, Prompt, SamplingParams, TextGenerator
@@ -47,7 +49,10 @@ class PromptedTeacher:
     def __init__(self, generator: TextGenerator, *, params: SamplingParams | None = None,
                  prompts: PromptSet | None = None, exemplars: Sequence[Exemplar] = (), shots: int = 3,
                  rectify_template: Literal["hint", "revise"] = "hint", retry_temperature_step: float = 0.3,
-                 prompt_format: Literal["chat", "plain"] = "chat", name: str | None = None):
+                 prompt_format: Literal["chat", "plain", "tokenizer"] = "chat", tokenizer=None,
+                 name: str | None = None):
+        if prompt_format == "tokenizer" and tokenizer is None:
+            raise CotdistillError("prompt_format 'tokenizer' needs the teacher's tokenizer")
         self.generator = generator
         self.params = params or SamplingParams(temperature=0.7, max_tokens=512)
         self.prompts = prompts or PromptSet()
@@ -56,6 +61,7 @@ class PromptedTeacher:
         self.rectify_template = rectify_template
         self.retry_temperature_step = retry_temperature_step
         self.prompt_format = prompt_format
+        self.tokenizer = tokenizer
         self.name = name or generator.model
 
     def identity(self, tasks: Sequence[str] = ()) -> dict:
@@ -65,7 +71,8 @@ class PromptedTeacher:
         return {"name": self.name, "model": model, "params": asdict(self.params),
                 "templates": self.prompts.fingerprint(tasks), "exemplars": exemplars[:16], "shots": self.shots,
                 "rectify_template": self.rectify_template, "retry_step": self.retry_temperature_step,
-                "prompt_format": self.prompt_format}
+                "prompt_format": self.prompt_format,
+                "chat_template": getattr(self.tokenizer, "chat_template", None)}
 
     # ---- the Teacher protocol --------------------------------------------------------------------------------
 
@@ -109,7 +116,13 @@ class PromptedTeacher:
 
     def _render(self, template: str, example: Example, **values: str) -> Prompt:
         messages = self.prompts.get(template, example.task).render(**example_values(example), **values)
-        return as_plain_prompt(messages) if self.prompt_format == "plain" else messages
+        if self.prompt_format == "plain":
+            return as_plain_prompt(messages)
+        if self.prompt_format == "tokenizer":
+            from .local import render_for_tokenizer
+
+            return render_for_tokenizer(messages, self.tokenizer)
+        return messages
 
     def attempt_params(self, attempt: int) -> SamplingParams:
         if attempt == 0:
