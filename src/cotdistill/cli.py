@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_arguments(p)
     p.set_defaults(func=train_command)
 
+    from .teachers.cli import add_teach_arguments, teach_command
+
+    p = sub.add_parser("teach", help="teacher CoTs: generate, grade, rectify, corrupt, pair (cached, resumable)")
+    add_teach_arguments(p)
+    p.set_defaults(func=teach_command)
+
     p = sub.add_parser("eval", help="evaluate a student on a benchmark split (strict and flexible accuracy)")
     p.add_argument("--model", default="smollm2-135m-instruct", help="folder, hub name, .gguf file or alias")
     p.add_argument("--gguf-file", help="GGUF file name inside --model's folder")

@@ -78,8 +78,11 @@ class ScriptedTeacher:
         """n rationales per example, already graded (strict extraction), since the teacher knows its answers."""
         return [[self._as_rationale(example, self.trace(example, i), i) for i in range(n)] for example in examples]
 
-    def rectify(self, items: Sequence[tuple[Example, Rationale]]) -> list[Rationale]:
-        """The correct path that follows each given rationale up to its mistake (the gold answer is the hint)."""
+    def rectify(self, items: Sequence[tuple[Example, Rationale]], *, attempt: int = 0) -> list[Rationale]:
+        """The correct path that follows each given rationale up to its mistake (the gold answer is the hint).
+
+        The scripted teacher never fails, so every attempt gives the same answer.
+        """
         out = []
         for example, wrong in items:
             trace = self.trace(example, wrong.sample_index)
@@ -90,9 +93,11 @@ class ScriptedTeacher:
                                     error_type=None, spans=spans))
         return out
 
-    def corrupt(self, items: Sequence[tuple[Example, Rationale]],
-                error_type: ErrorType | None = None) -> list[Rationale]:
+    def corrupt(self, items: Sequence[tuple[Example, Rationale]], error_type: ErrorType | None = None, *,
+                attempt: int = 0, demonstrations: Sequence = ()) -> list[Rationale]:
         """For each correct rationale, the same path with one mistake and a wrong answer.
+
+        It needs no demonstrations and never fails, so `attempt` and `demonstrations` change nothing.
 
         The mistake is of `error_type` where the question allows it (a walk without turns cannot take a turn
         wrongly), else of another type of the family; the record's `error_type` says which.

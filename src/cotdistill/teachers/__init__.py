@@ -1,5 +1,19 @@
-"""Teachers: the protocol every method stage calls, and its backends."""
+"""Teachers: the protocol every method stage calls, its backends, the cache, prompts and stages.
 
-from .base import Completion, SamplingParams, Teacher, TextGenerator
+Backends are imported from their modules (`teachers.http`, `teachers.local`, `teachers.vllm`) so that
+importing this package loads neither httpx nor vLLM.
+"""
 
-__all__ = ["Completion", "SamplingParams", "Teacher", "TextGenerator"]
+from .base import Completion, Demonstration, SamplingParams, Teacher, TextGenerator
+from .cache import TeacherCache
+from .generator import CachedGenerator, Request, TeacherRequestError
+from .keys import ApiKey, load_api_key
+from .prompted import PromptedTeacher
+from .prompts import PromptSet
+from .stages import STAGES, StageReport, TeachSettings, run_teach
+
+__all__ = [
+    "STAGES", "ApiKey", "CachedGenerator", "Completion", "Demonstration", "PromptSet", "PromptedTeacher",
+    "Request", "SamplingParams", "StageReport", "TeachSettings", "Teacher", "TeacherCache", "TeacherRequestError",
+    "TextGenerator", "load_api_key", "run_teach",
+]

@@ -47,6 +47,15 @@ class TextGenerator(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Demonstration:
+    """An in-context example for corruption: a question with a right and a wrong rationale for it."""
+
+    example: Example
+    right: Rationale
+    wrong: Rationale
+
+
 @runtime_checkable
 class Teacher(Protocol):
     """The teacher operations the methods need, on records."""
@@ -57,10 +66,17 @@ class Teacher(Protocol):
         """n step-by-step rationales per example, ungraded (origin "teacher")."""
         ...
 
-    def rectify(self, items: Sequence[tuple[Example, Rationale]]) -> list[Rationale]:
-        """For each wrong rationale, a correct one that follows its path, given the gold answer as a hint."""
+    def rectify(self, items: Sequence[tuple[Example, Rationale]], *, attempt: int = 0) -> list[Rationale]:
+        """For each wrong rationale, a correct one that follows its path, given the gold answer as a hint.
+
+        `attempt` numbers the retries of a stage: a teacher that samples should answer differently per attempt.
+        """
         ...
 
-    def corrupt(self, items: Sequence[tuple[Example, Rationale]]) -> list[Rationale]:
-        """For each correct rationale, a similar one that reaches a different, wrong answer."""
+    def corrupt(self, items: Sequence[tuple[Example, Rationale]], *, attempt: int = 0,
+                demonstrations: Sequence[Sequence[Demonstration]] = ()) -> list[Rationale]:
+        """For each correct rationale, a similar one that reaches a different, wrong answer.
+
+        `demonstrations[i]`, when given, holds in-context (question, right, wrong) triples for item i.
+        """
         ...
