@@ -61,6 +61,27 @@ class EvalConfig(Section):
     prompt_style: Literal["plain", "chat"] = "plain"
 
 
+class LabData(Section):
+    """Lab questions: IND at each family's default difficulty (or `difficulty`), OOD at its hard setting."""
+
+    families: list[str] = Field(default_factory=lambda: ["web_of_lies"])
+    train_n: int = 2000  # training questions per family
+    test_n: int = 200  # IND and OOD test questions per family
+    difficulty: dict[str, dict[str, int]] = Field(default_factory=dict)  # family -> knobs for IND
+    ood: bool = True
+    seed: int = 0
+
+
+class LabTeacher(Section):
+    """The scripted teacher: its mistake rate and types decide what D- and the dual pairs hold."""
+
+    mistake_rate: float = 0.3
+    spurious_rate: float = 0.0
+    mistake_types: dict[str, float] = Field(default_factory=lambda: {"calculation": 1, "logical": 1, "knowledge": 1})
+    samples: int = 1  # CoTs per question (MoRSD selects among several)
+    seed: int = 0
+
+
 class MethodConfig(Section):
     """A distillation method to train: a registered recipe name (methods.REGISTRY) and its parameters.
 
@@ -68,7 +89,29 @@ class MethodConfig(Section):
     """
 
     name: str = Field(min_length=1)
+    label: str | None = None  # the row name in the report; defaults to `name` (tells apart two `edit` ablations)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def row(self) -> str:
+        return self.label or self.name
+
+
+class StudyConfig(Section):
+    """Methods × seeds. Data: the lab (`lab`, with the scripted `teacher`), or, with `lab: null`, the run's
+    `data` section (train split to train, its test split as IND), `ood_data` as OOD, and the teacher CoTs and
+    pairs that `cotdistill teach` wrote into `teacher_outputs`."""
+
+    lab: LabData | None = Field(default_factory=LabData)
+    teacher: LabTeacher = Field(default_factory=LabTeacher)
+    teacher_outputs: str | None = None  # a `cotdistill teach` folder: rationales.jsonl, pairs.jsonl
+    ood_data: DataConfig | None = None
+    student: str = "lab-tiny"  # a lab preset (from scratch, lab tokenizer) or a model folder / alias
+    methods: list[MethodConfig] = Field(default_factory=lambda: [MethodConfig(name="std_cot")])
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    baseline: str = "std_cot"
+    train: dict[str, Any] = Field(default_factory=dict)  # TrainSettings fields shared by every method
+    eval: EvalConfig = Field(default_factory=lambda: EvalConfig(batch_size=64, max_new_tokens=160))
 
 
 class RunConfig(Section):
@@ -77,8 +120,7 @@ class RunConfig(Section):
     data: DataConfig = Field(default_factory=DataConfig)
     student: StudentConfig = Field(default_factory=StudentConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    methods: list[MethodConfig] = Field(default_factory=list)  # several: a comparison study over the same data
-    seeds: list[int] = Field(default_factory=list)  # training seeds for a study; empty: just `seed`
+    study: StudyConfig | None = None  # methods × seeds (study.py); replaces the plain evaluation run
 
 
 def _parse_value(text: str) -> Any:

@@ -7,7 +7,7 @@ already has; the final predictions.jsonl and metrics.json are written atomically
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -91,13 +91,16 @@ def metrics_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate(model, tokenizer, examples: Sequence[Example], cfg: EvalConfig, out_dir: Path, seed: int = 0) -> dict:
-    """Generate, grade and score `examples`; writes predictions.jsonl and metrics.json into out_dir."""
+def evaluate(model, tokenizer, examples: Sequence[Example], cfg: EvalConfig, out_dir: Path, seed: int = 0,
+             prompt_of: Callable[[Example], str] | None = None) -> dict:
+    """Generate, grade and score `examples`; writes predictions.jsonl and metrics.json into out_dir.
+
+    `prompt_of` replaces the student prompt for methods that train under their own prompt (a task prefix)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     journal = JsonlJournal(out_dir / PARTIAL)
     done = {r["id"]: r for r in journal.load()}
     todo = [e for e in examples if e.id not in done]
-    prompts = [student_prompt(e, cfg.prompt_style, tokenizer) for e in todo]
+    prompts = [prompt_of(e) if prompt_of else student_prompt(e, cfg.prompt_style, tokenizer) for e in todo]
     k = cfg.self_consistency
     with tqdm(total=len(examples), initial=len(examples) - len(todo), desc="evaluate", unit="q") as bar, journal:
 

@@ -106,6 +106,12 @@ def run_pipeline(cfg: RunConfig, stages: tuple[str, ...] = ("examples", "eval"))
     """Run the configured stages; returns the evaluation metrics (empty if evaluation was not asked for)."""
     from .models import resolve_model
 
+    if cfg.study is not None:
+        from .study import run_study
+
+        run_study(cfg)
+        atomic_write_text(Path(cfg.run_dir) / "config.yaml", yaml.safe_dump(cfg.model_dump(), sort_keys=False))
+        return {}
     if "eval" in stages:
         resolve_model(cfg.student.model, cfg.student.gguf_file)  # a bad model path fails before any stage runs
     run = RunFolder(cfg.run_dir)

@@ -125,15 +125,15 @@ def test_the_llama2_config_validates_and_carries_the_papers_settings():
     from cotdistill.methods.std_cot import StdCotParams
 
     cfg = load_config(Path(__file__).parents[2] / "configs" / "edit_llama2_7b.yaml")
-    assert [m.name for m in cfg.methods] == ["edit", "std_cot"]
+    assert [m.name for m in cfg.study.methods] == ["edit", "std_cot"]
     lora = cfg.student.lora
     assert (lora.r, lora.alpha, lora.target_modules) == (64, 32, ["q_proj", "v_proj"])
-    edit = parse_params(EditParams, "edit", cfg.methods[0].params)
+    edit = parse_params(EditParams, "edit", cfg.study.methods[0].params)
     assert (edit.alpha, edit.beta, edit.nll_threshold) == (1.0, 0.025, 20.0)
     assert (edit.stage1.learning_rate, edit.stage2.learning_rate) == (2e-4, 5e-6)
     assert (edit.stage1.epochs, edit.stage2.epochs) == (15, 10)
-    parse_params(StdCotParams, "std_cot", cfg.methods[1].params)
-    assert set(cfg.methods[0].params) <= set(EditParams.model_fields)
+    parse_params(StdCotParams, "std_cot", cfg.study.methods[1].params)
+    assert set(cfg.study.methods[0].params) <= set(EditParams.model_fields)
 
 
 def test_zero_alpha_or_beta_removes_that_side_from_stage2(lab_inputs):

@@ -359,7 +359,11 @@ def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher
                         shots=s.corrupt_shots, budget=s.corrupt_budget, seed=s.seed, extraction=s.extraction))
     if "pair" in wanted:
         inputs = [grade / "d_plus.jsonl", corr / "corrupted.jsonl", grade / "d_minus.jsonl", rect / "rectified.jsonl"]
-        step("pair", {"inputs": [file_digest(p) for p in inputs]}, lambda f: pair_stage(*inputs, f))
+        pair = step("pair", {"inputs": [file_digest(p) for p in inputs]}, lambda f: pair_stage(*inputs, f))
+    # The latest graded CoTs and pairs also sit at the top of the run folder, where a study reads them.
+    latest = {"rationales.jsonl": grade / "graded.jsonl", **({"pairs.jsonl": pair / "dual.jsonl"} if "pair" in wanted else {})}
+    for name, source in latest.items():
+        atomic_write_text(Path(run_dir) / name, source.read_text(encoding="utf-8"))
     return _summary(run_dir, reports)
 
 
