@@ -317,5 +317,6 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
         final.save_pretrained(out)
         if tokenizer is not None:
             tokenizer.save_pretrained(out)
-        atomic_write_text(out / "train_settings.json", json.dumps(asdict(settings), indent=1, default=str))
+        record = {**asdict(settings), "lora": settings.lora.model_dump() if settings.lora else None}
+        atomic_write_text(out / "train_settings.json", json.dumps(record, indent=1, default=str))
     return out
