@@ -104,11 +104,12 @@ def run_trl(model_dir: str, tokenizer, sequences, args, out: Path) -> float:
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
+    # Sequences are already within max_length; TRL's padding-free mode wants max_length=None.
     rows = [{"input_ids": s.prompt_ids + s.target_ids,
              "completion_mask": [0] * len(s.prompt_ids) + [1] * len(s.target_ids)} for s in sequences]
     config = SFTConfig(
         output_dir=str(out / "trl"), learning_rate=1e-5, per_device_train_batch_size=args.batch_size,
-        max_steps=args.steps, max_length=args.max_length, completion_only_loss=True, packing=False,
+        max_steps=args.steps, max_length=None if args.packing else args.max_length, completion_only_loss=True, packing=False,
         padding_free=args.packing, save_steps=10_000, logging_steps=1000, report_to=[], use_cpu=True, seed=42,
         data_seed=42, lr_scheduler_type="linear", weight_decay=0.0, bf16=False,
     )

@@ -148,3 +148,23 @@ def test_packed_and_padded_batches_give_the_same_loss():
         g_pad = torch.autograd.grad(padded, list(model.parameters()))
         g_pack = torch.autograd.grad(trainer.compute_loss(model, PackedCollator()(feats)), list(model.parameters()))
         assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_pad, g_pack))
+
+
+def test_vocabulary_projection_never_sees_more_than_one_chunk():
+    """Property: forward and backward project at most `chunk_size` positions onto the vocabulary at a time
+    (the model's own head call is cut to one position), so full-vocabulary logits of the batch never exist."""
+    model = tiny_llama()
+    rows = []
+    hook = model.lm_head.register_forward_hook(lambda _m, i, _o: rows.append(i[0].reshape(-1, i[0].shape[-1]).shape[0]))
+    trainer = _trainer(model)
+    trainer.chunk_size = 4
+    batch = PaddedCollator()([sequence_features(s) for s in random_sequences(6, seed=7)])
+    loss = trainer.compute_loss(model, batch)
+    forward_calls = len(rows)
+    loss.backward()
+    hook.remove()
+    supervised = int((batch["labels"] != -100).sum())
+    chunks = -(-supervised // 4)
+    assert max(rows[1:]) <= 4 and rows[0] == 6  # the model's own call: the last position of each of 6 rows
+    assert forward_calls == 1 + chunks and len(rows) == 1 + 2 * chunks  # each chunk recomputed once in backward
+    assert model.lm_head.weight.grad is not None

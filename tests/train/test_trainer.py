@@ -149,3 +149,18 @@ def test_interrupted_run_resumes_from_checkpoint_to_the_same_weights(tmp_path):
     for k in straight:
         assert torch.allclose(straight[k], resumed[k], atol=1e-6), k
     shutil.rmtree(run)
+
+
+def test_epoch_decay_multiplies_the_learning_rate_once_per_epoch(tmp_path):
+    """Property: EDIT's schedule, lr x 0.95 after each epoch and constant within one."""
+    seen = []
+
+    class Rates(TrainerCallback):
+        def on_step_end(self, args, state, control, lr_scheduler=None, **kwargs):
+            seen.append(lr_scheduler.get_last_lr()[0])
+
+    settings = TrainSettings(batch_size=4, learning_rate=1e-3, epochs=3, epoch_decay=0.95, save_steps=1000)
+    train_stages(tiny_llama(), None, [TrainingStage("s", random_sequences(8))], settings, tmp_path / "o",
+                 callbacks=[Rates()])
+    # 2 steps per epoch; the rate after step k applies to step k+1
+    assert seen == pytest.approx([1e-3, 1e-3 * 0.95, 1e-3 * 0.95, 1e-3 * 0.95 ** 2, 1e-3 * 0.95 ** 2, 1e-3 * 0.95 ** 3])

@@ -31,7 +31,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="with several --sequences and a LoRA: merge each stage's LoRA before the next (EDIT)")
     p.add_argument("--negative-nll-cap", type=float, help="drop negative-weight tokens whose NLL reached this")
     p.add_argument("--instance-weighting", help="a registered dynamic instance weighting (default: none)")
-    p.add_argument("--scheduler", default="linear")
+    p.add_argument("--scheduler", default="linear", help="a transformers lr_scheduler_type")
+    p.add_argument("--epoch-decay", type=float, help="instead: lr x this after every epoch (EDIT uses 0.95)")
     p.add_argument("--optim", default="adamw_torch")
     p.add_argument("--max-grad-norm", type=float, default=1.0)
     p.add_argument("--save-steps", type=int, default=200)
@@ -65,8 +66,8 @@ def train_command(args: argparse.Namespace) -> None:
     settings = TrainSettings(
         learning_rate=args.lr, epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
         max_length=args.max_length, max_steps=args.max_steps, packing=args.packing, lora=lora,
-        scheduler=args.scheduler, optim=args.optim, max_grad_norm=args.max_grad_norm, save_steps=args.save_steps,
-        logging_steps=args.logging_steps, seed=args.seed, bf16=args.bf16, report_to=args.report_to.split(","),
+        scheduler=args.scheduler, epoch_decay=args.epoch_decay, optim=args.optim, max_grad_norm=args.max_grad_norm,
+        save_steps=args.save_steps, logging_steps=args.logging_steps, seed=args.seed, bf16=args.bf16, report_to=args.report_to.split(","),
     )
     out = train_stages(args.model, _tokenizer(args.model), stages, settings, args.out)
     print(f"trained model: {out}", file=sys.stderr)

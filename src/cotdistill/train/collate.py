@@ -59,6 +59,21 @@ def _instance_rows(rows: Sequence[Sequence[Any]], labels: torch.Tensor) -> torch
     return index.where(labels != IGNORE, torch.full_like(index, -1))
 
 
+def _padded(inputs: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], features: list[dict[str, Any]],
+            pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded inputs with a mask, and labels (with the loss tensors) padded to the longest target row."""
+    labels = _pad(targets, IGNORE, torch.long)
+    return {
+        "input_ids": _pad(inputs, pad_token_id, torch.long),
+        "attention_mask": _pad([[1] * len(r) for r in inputs], 0, torch.long),
+        "labels": labels,
+        "token_weights": _pad([f["weights"] for f in features], 0.0, torch.float32),
+        "token_segments": _pad([f["segments"] for f in features], 0, torch.long),
+        "token_instance": _instance_rows(targets, labels),
+        "instance_weights": torch.tensor([f["instance_weight"] for f in features], dtype=torch.float32),
+    }
+
+
 @dataclass
 class PaddedCollator:
     """Right-padded causal-LM batches: [B, T] with an attention mask."""
@@ -66,17 +81,8 @@ class PaddedCollator:
     pad_token_id: int = 0
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        ids = [f["input_ids"] for f in features]
-        labels = _pad([f["labels"] for f in features], IGNORE, torch.long)
-        return {
-            "input_ids": _pad(ids, self.pad_token_id, torch.long),
-            "attention_mask": _pad([[1] * len(r) for r in ids], 0, torch.long),
-            "labels": labels,
-            "token_weights": _pad([f["weights"] for f in features], 0.0, torch.float32),
-            "token_segments": _pad([f["segments"] for f in features], 0, torch.long),
-            "token_instance": _instance_rows(ids, labels),
-            "instance_weights": torch.tensor([f["instance_weight"] for f in features], dtype=torch.float32),
-        }
+        return _padded([f["input_ids"] for f in features], [f["labels"] for f in features], features,
+                       self.pad_token_id)
 
 
 @dataclass
@@ -109,17 +115,8 @@ class Seq2SeqCollator:
     pad_token_id: int = 0
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        prompts = [f["prompt_ids"] or [self.pad_token_id] for f in features]
-        labels = _pad([f["target_ids"] for f in features], IGNORE, torch.long)
-        return {
-            "input_ids": _pad(prompts, self.pad_token_id, torch.long),
-            "attention_mask": _pad([[1] * len(p) for p in prompts], 0, torch.long),
-            "labels": labels,
-            "token_weights": _pad([f["weights"] for f in features], 0.0, torch.float32),
-            "token_segments": _pad([f["segments"] for f in features], 0, torch.long),
-            "token_instance": _instance_rows([f["target_ids"] for f in features], labels),
-            "instance_weights": torch.tensor([f["instance_weight"] for f in features], dtype=torch.float32),
-        }
+        prompts = [f["prompt_ids"] or [self.pad_token_id] for f in features]  # an encoder needs one token
+        return _padded(prompts, [f["target_ids"] for f in features], features, self.pad_token_id)
 
 
 def make_collator(*, encoder_decoder: bool, packing: bool, pad_token_id: int | None):
