@@ -17,11 +17,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import torch
+from pydantic import Field
 
+from .config import Section, parse_section
 from .errors import CotdistillError
 from .grading import ANSWER_PHRASE, final_answer_sentence
 from .methods.encode import encode, tokens_in_spans
@@ -33,44 +35,26 @@ AnswerText = Literal["bare", "sentence"]
 Similarity = Callable[[Rationale, Rationale], float]
 
 
-@dataclass(frozen=True)
-class SelectionConfig:
+class SelectionConfig(Section):
     """Every open choice of MoRSD's selection (docs/methods.md, "MoRSD", says why each default)."""
 
     require_correct: bool = True  # accuracy filter: keep only rationales graded correct
     diversity: Literal["ngram", "embedding", "none"] = "ngram"
-    ngram: int = 3  # word n-gram size for the Jaccard similarity
+    ngram: int = Field(3, ge=1)  # word n-gram size for the Jaccard similarity
     diversity_threshold: float = 0.7  # keep a rationale only if its similarity to every kept one is below this
     answer_text: AnswerText = "bare"  # score the answer string only, or the whole closing sentence
     keep: Literal["top_k", "fraction", "all"] = "top_k"
-    top_k: int = 6  # per question, when keep == "top_k"
-    fraction: float = 0.3  # of all scored rationales, when keep == "fraction"
+    top_k: int = Field(6, ge=1)  # per question, when keep == "top_k"
+    fraction: float = Field(0.3, gt=0, le=1)  # of all scored rationales, when keep == "fraction"
     prefer: Literal["low", "high"] = "low"  # low RD first (MoRSD); "high" is the ablation
-    batch_size: int = 8
+    batch_size: int = Field(8, ge=1)
     prompt_style: PromptStyle = "plain"
     scorer: Literal["base", "warm"] = "base"  # which student scores RD; read by the pipeline, not here
 
     @classmethod
     def from_params(cls, params: dict[str, Any], where: str = "morsd") -> SelectionConfig:
-        """Build from a recipe's params dict; an unknown key or a bad value names the key."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise CotdistillError(f"{where}: unknown selection option(s) {unknown}; known: {sorted(known)}")
-        config = cls(**params)
-        config.validate(where)
-        return config
-
-    def validate(self, where: str = "morsd") -> None:
-        choices = {"diversity": ("ngram", "embedding", "none"), "answer_text": ("bare", "sentence"),
-                   "keep": ("top_k", "fraction", "all"), "prefer": ("low", "high"), "scorer": ("base", "warm")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise CotdistillError(f"{where}: {name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.ngram < 1 or self.top_k < 1 or self.batch_size < 1:
-            raise CotdistillError(f"{where}: ngram, top_k and batch_size must be at least 1")
-        if not 0 < self.fraction <= 1:
-            raise CotdistillError(f"{where}: fraction must lie in (0, 1], got {self.fraction}")
+        """Build from a recipe's params; an unknown key or a bad value raises an error naming it."""
+        return parse_section(cls, params, where)
 
 
 # ---- accuracy ------------------------------------------------------------------------------------------------
@@ -321,7 +305,6 @@ def select_rationales(model, tokenizer, examples: Sequence[Example], rationales:
                       config: SelectionConfig | None = None) -> Selection:
     """MoRSD end to end: accuracy -> diversity -> RD (scored by `model`) -> keep; plus a row per rationale."""
     config = config or SelectionConfig()
-    config.validate()
     candidates, rows = candidate_rationales(rationales, config, model, tokenizer)
     scores = rationale_difficulty(model, tokenizer, examples, candidates, config.batch_size, config.answer_text,
                                   config.prompt_style)
