@@ -25,7 +25,7 @@ from pydantic import Field
 
 from .config import Section, parse_section
 from .errors import CotdistillError
-from .grading import ANSWER_PHRASE, final_answer_sentence
+from .grading import ANSWER_PHRASE, closing_sentence_start, final_answer_sentence
 from .methods.encode import encode, tokens_in_spans
 from .prompting import PromptStyle, student_prompt
 from .records import Example, Rationale, write_jsonl
@@ -133,8 +133,7 @@ class DifficultyScore:
 
 def rationale_body(text: str) -> str:
     """The rationale without its closing answer sentence (from the last "Therefore, the answer is" on)."""
-    cut = text.rfind(ANSWER_PHRASE)
-    return (text[:cut] if cut >= 0 else text).rstrip()
+    return text[:closing_sentence_start(text)].rstrip()
 
 
 def answer_target(body: str, answer: str, answer_text: AnswerText) -> tuple[str, tuple[int, int]]:

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from ..config import Section, parse_section
 from ..errors import CotdistillError
-from ..grading import ANSWER_PHRASE, final_answer_sentence
+from ..grading import closing_sentence_start, final_answer_sentence
 from ..prompting import PromptStyle, student_prompt
 from ..records import Example, Rationale, WeightedSequence
 from ..similarity import ngram_similarity
@@ -105,8 +105,7 @@ def instance_weighting_fn(params: dict[str, Any] | CopedWeighting | None = None
 
 def answer_sentence_span(text: str) -> tuple[int, int]:
     """Characters of the closing answer sentence: from the last "Therefore, the answer is" to the end."""
-    start = text.rfind(ANSWER_PHRASE)
-    return (start, len(text)) if start >= 0 else (len(text), len(text))
+    return closing_sentence_start(text), len(text)
 
 
 def answer_segments(encoded: Encoded, target: str) -> list[int]:
@@ -118,14 +117,10 @@ def answer_segments(encoded: Encoded, target: str) -> list[int]:
     return [ANSWER if hit or a >= len(target) else RATIONALE for hit, (a, _) in zip(inside, encoded.target_offsets)]
 
 
-def _body(text: str) -> str:
-    start = text.rfind(ANSWER_PHRASE)
-    return (text[:start] if start >= 0 else text).rstrip()
-
-
 def status_prompt(example: Example, rationale: Rationale, correct: bool, config: CopedConfig, tokenizer) -> str:
     """The student prompt, the rationale under review, and its status tag on a line of its own."""
-    shown = rationale.text.strip() if config.keep_rationale_answer else _body(rationale.text)
+    text = rationale.text.strip()
+    shown = text if config.keep_rationale_answer else text[:closing_sentence_start(text)].rstrip()
     tag = config.correct_tag if correct else config.incorrect_tag
     return f"{student_prompt(example, config.prompt_style, tokenizer)} {shown}\n{tag}"
 
