@@ -197,3 +197,27 @@ def test_rd_names_a_rationale_without_its_example(lab) -> None:
     stray = _rid("nowhere", 0, "text")
     with pytest.raises(CotdistillError, match="nowhere#0"):
         rationale_difficulty(model, tokenizer, examples, [stray])
+
+
+@pytest.mark.slow
+def test_rd_on_a_real_student_matches_unpadded_scoring(smollm2) -> None:
+    """SmolLM2 (grouped-query attention, its own tokenizer): batched, padded RD equals full unpadded passes."""
+    model, tokenizer = smollm2
+    (example,) = generate_examples("multistep_arithmetic_two", 1, seed=4)
+    rationales = ScriptedTeacher(mistake_rate=0.5, seed=2).solve([example], n=2)[0]
+    scores = rationale_difficulty(model, tokenizer, [example], rationales, batch_size=3)
+
+    @torch.no_grad()
+    def unpadded_nll(body: str) -> float:
+        target, (a, b) = answer_target(body, example.answer, "bare")
+        enc = encode(tokenizer, plain_prompt(example), target)
+        ids = enc.prompt_ids + enc.target_ids
+        scored = [len(enc.prompt_ids) + i for i, (x, y) in enumerate(enc.target_offsets) if x < b and a < y]
+        logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].float(), -1)
+        return -sum(logp[p - 1, ids[p]].item() for p in scored) / len(scored)
+
+    without = unpadded_nll("")
+    assert scores[0].answer_tokens > 1 and len({len(r.text) for r in rationales}) > 1  # padding really happens
+    for r, s in zip(rationales, scores):
+        assert s.nll_with == pytest.approx(unpadded_nll(rationale_body(r.text)), abs=1e-4)
+        assert s.nll_without == pytest.approx(without, abs=1e-4)
