@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -163,8 +163,16 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
         if not isinstance(data, dict):
             raise CotdistillError(f"{source}: a config must be a mapping of sections")
     data = apply_overrides(data, list(overrides))
+    return parse_section(RunConfig, data, source)
+
+
+S = TypeVar("S", bound=BaseModel)
+
+
+def parse_section(model: type[S], data: Any, source: str) -> S:
+    """Validate `data` as `model`; a bad value raises a CotdistillError naming `source` and the field."""
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
         field = ".".join(str(p) for p in first["loc"])

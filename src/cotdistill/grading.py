@@ -80,6 +80,12 @@ def final_answer_sentence(answer: str) -> str:
     return f"{ANSWER_PHRASE} {answer}" + ("" if answer.endswith(".") else ".")
 
 
+def closing_sentence_start(text: str) -> int:
+    """Where the closing "Therefore, the answer is ..." sentence starts (its last occurrence), else len(text)."""
+    start = text.rfind(ANSWER_PHRASE)
+    return start if start >= 0 else len(text)
+
+
 def strip_thinking(text: str) -> str:
     """Remove reasoning-model thinking so only the visible answer is graded.
 

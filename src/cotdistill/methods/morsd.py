@@ -1,0 +1,60 @@
+"""MoRSD's training stage: Std-CoT on the rationales the selection kept (selection itself: cotdistill.select).
+
+Rationale Difficulty needs the student, so the pipeline runs `select.select_rationales` as its own stage and
+hands the kept rationales in as `MethodInputs.rationales`; `params["selected_ids"]`, when given, narrows them to
+the ids a saved score table marked kept. Each kept rationale becomes question -> rationale + answer, exactly
+as Std-CoT trains, with the closing answer sentence labelled as the answer segment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import CotdistillError
+from ..prompting import student_prompt
+from ..records import Rationale
+from .base import Method, MethodInputs, TrainingStage, register
+from .coped import answer_segments
+from .encode import encode, weighted_sequence
+
+
+def morsd_rationales(inputs: MethodInputs, params: dict[str, Any]) -> list[Rationale]:
+    """The rationales to train on: all inputs, or those whose id is in params["selected_ids"]."""
+    selected = params.get("selected_ids")
+    if selected is None:
+        return list(inputs.rationales)
+    wanted = set(selected)
+    missing = wanted - {r.id for r in inputs.rationales}
+    if missing:
+        raise CotdistillError(f"morsd: selected_ids names {len(missing)} rationale(s) not in the inputs, "
+                              f"e.g. {sorted(missing)[0]!r}")
+    return [r for r in inputs.rationales if r.id in wanted]
+
+
+def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
+    unknown = set(params) - {"selected_ids", "prompt_style", "selection"}
+    if unknown:
+        raise CotdistillError(f"morsd: unknown option(s) {sorted(unknown)}; known: prompt_style, selected_ids, "
+                              "selection (the options of select.SelectionConfig, used by the selection stage)")
+    if inputs.tokenizer is None:
+        raise CotdistillError("morsd: MethodInputs.tokenizer is required to compile token ids")
+    style = params.get("prompt_style", "plain")
+    by_id = {e.id: e for e in inputs.examples}
+    sequences = []
+    for r in morsd_rationales(inputs, params):
+        example = by_id.get(r.example_id)
+        if example is None:
+            raise CotdistillError(f"morsd: rationale {r.id} names example {r.example_id!r}, not in the inputs")
+        target = r.text.strip()
+        enc = encode(inputs.tokenizer, student_prompt(example, style, inputs.tokenizer), target)
+        sequences.append(weighted_sequence(enc, id=f"morsd/{r.id}", segments=answer_segments(enc, target),
+                                           method="morsd", example_id=example.id))
+    return [TrainingStage(name="morsd", sequences=sequences, extra={"kept": len(sequences)})]
+
+
+METHOD = register(Method(
+    name="morsd",
+    build=build,
+    needs=("rationales",),
+    summary="MoRSD: Std-CoT on teacher rationales kept by accuracy, diversity and student-measured difficulty",
+))

@@ -1,0 +1,180 @@
+"""CoPeD: the CAW weights' direction, normalisation and temperature, and the correctness-aware format (status
+tags, revision targets, answer segments that cover exactly the closing sentence)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cotdistill.errors import CotdistillError
+from cotdistill.grading import final_answer_sentence
+from cotdistill.lab import generate_examples
+from cotdistill.lab.students import train_tokenizer
+from cotdistill.lab.teacher import ScriptedTeacher
+from cotdistill.methods import REGISTRY, MethodInputs
+from cotdistill.methods.coped import (
+    CopedConfig, answer_segments, coped_instance_weights, coped_sequences, instance_weighting_fn, pick_revision,
+)
+from cotdistill.methods.encode import ANSWER, RATIONALE, encode
+from cotdistill.records import Rationale
+
+# ---- weights -------------------------------------------------------------------------------------------------
+
+LOSSES = torch.tensor([[1.0, 0.2], [2.5, 0.5], [0.3, 0.1], [1.0, 1.0]])  # combined: 1.2, 3.0, 0.4, 2.0
+
+
+def test_direction_orders_weights_by_combined_loss() -> None:
+    combined = LOSSES.sum(1)
+    up = coped_instance_weights(LOSSES, direction=1.0)
+    down = coped_instance_weights(LOSSES, direction=-1.0)
+    assert torch.equal(torch.argsort(up), torch.argsort(combined))  # +1: the higher the loss, the higher the weight
+    assert torch.equal(torch.argsort(down), torch.argsort(-combined))  # -1: the lower the loss, the higher
+    assert torch.argmax(down).item() == 2 and torch.argmax(up).item() == 1
+
+
+def test_default_emphasises_low_loss_with_mean_one() -> None:
+    w = coped_instance_weights(torch.tensor([[0.0, 0.0], [math.log(3.0), 0.0]]))  # softmax(0, -ln 3) * 2
+    assert w.tolist() == pytest.approx([1.5, 0.5])
+
+
+def test_normalisations() -> None:
+    mean = coped_instance_weights(LOSSES, normalisation="mean")
+    total = coped_instance_weights(LOSSES, normalisation="sum")
+    raw = coped_instance_weights(LOSSES, temperature=2.0, normalisation="none")
+    assert mean.mean().item() == pytest.approx(1.0) and total.sum().item() == pytest.approx(1.0)
+    assert torch.allclose(mean, total * len(LOSSES))
+    assert torch.allclose(raw, torch.exp(-LOSSES.sum(1) / 2.0))  # exp(direction * s / T), unnormalised
+    clamped = coped_instance_weights(LOSSES, normalisation="mean", clamp_min=0.5, clamp_max=1.5)
+    assert clamped.min().item() >= 0.5 and clamped.max().item() <= 1.5
+
+
+def test_temperature_to_infinity_gives_uniform_and_to_zero_gives_one_hot() -> None:
+    assert coped_instance_weights(LOSSES, temperature=float("inf")).tolist() == [1.0] * 4
+    assert coped_instance_weights(LOSSES, temperature=1e6).tolist() == pytest.approx([1.0] * 4, abs=1e-5)
+    assert coped_instance_weights(LOSSES, temperature=1e-3, normalisation="sum").tolist() == \
+        pytest.approx([0, 0, 1, 0], abs=1e-6)
+
+
+def test_weights_carry_no_gradient_and_reject_bad_input() -> None:
+    losses = LOSSES.clone().requires_grad_(True)
+    assert not coped_instance_weights(losses).requires_grad
+    with pytest.raises(ValueError, match="shape"):
+        coped_instance_weights(torch.ones(4))
+    with pytest.raises(ValueError, match="temperature"):
+        coped_instance_weights(LOSSES, temperature=0.0)
+
+
+def test_instance_weighting_fn_from_params() -> None:
+    fn = instance_weighting_fn({"direction": 1, "normalisation": "sum", "temperature": 0.5})
+    assert torch.allclose(fn(LOSSES), torch.softmax(LOSSES.sum(1) / 0.5, 0))
+    assert instance_weighting_fn()(LOSSES).mean().item() == pytest.approx(1.0)
+    with pytest.raises(CotdistillError, match="direction"):
+        instance_weighting_fn({"direction": 2})
+    with pytest.raises(CotdistillError, match="temprature"):
+        instance_weighting_fn({"temprature": 1.0})
+
+
+# ---- formatting ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """Lab questions, teacher CoTs (some wrong, one rectified) and CoTs from a weaker 'student'."""
+    examples = (generate_examples("web_of_lies", 4, seed=5, difficulty={"people": 3})
+                + generate_examples("multistep_arithmetic_two", 4, seed=5))
+    teacher = ScriptedTeacher(mistake_rate=0.3, seed=1)
+    cots = [r for per in teacher.solve(examples, n=2) for r in per]
+    by_id = {e.id: e for e in examples}
+    wrong = [r for r in cots if r.correct is False]
+    assert wrong, "the fixture needs a wrong teacher CoT"
+    rectified = teacher.rectify([(by_id[wrong[0].example_id], wrong[0])])
+    student = [r.model_copy(update={"id": r.id.replace("scripted-lab", "student"), "origin": "student"})
+               for per in ScriptedTeacher(mistake_rate=0.6, seed=7).solve(examples, n=1) for r in per]
+    tokenizer = train_tokenizer([e.question for e in examples] + [r.text for r in cots + student], 500)
+    return examples, [*cots, *rectified], student, tokenizer
+
+
+def _split_by_segment(tokenizer, seq) -> tuple[str, str]:
+    body = [t for t, s in zip(seq.target_ids, seq.target_segments) if s == RATIONALE]
+    answer = [t for t, s in zip(seq.target_ids, seq.target_segments) if s == ANSWER]
+    assert answer[-1] == tokenizer.eos_token_id  # the EOS that ends the answer belongs to it
+    return tokenizer.decode(body), tokenizer.decode(answer[:-1])
+
+
+def test_sequences_follow_the_correctness_aware_format(lab) -> None:
+    examples, teacher, student, tokenizer = lab
+    by_id = {e.id: e for e in examples}
+    config = CopedConfig()
+    sequences, counts = coped_sequences(examples, teacher, student, tokenizer, config)
+    seqs = {s.id: s for s in sequences}
+    rationales = {r.id: r for r in [*teacher, *student]}
+    assert counts["generation"] == sum(r.correct is True for r in teacher)
+    assert counts["status_correct"] + counts["status_incorrect"] + counts["no_revision"] == len(teacher) + len(student)
+    assert counts["status_incorrect"] > 0 and any(r.correct is False for r in student)
+    for sid, seq in seqs.items():
+        kind, rid = sid.split("/", 2)[1:]
+        r = rationales[rid]
+        example = by_id[r.example_id]
+        prompt = tokenizer.decode(seq.prompt_ids)
+        target = tokenizer.decode(seq.target_ids, skip_special_tokens=True).strip()
+        body, answer = _split_by_segment(tokenizer, seq)
+        if kind == "gen":
+            assert r.correct and target == r.text and "[Rationale status" not in prompt
+            assert answer.strip() == final_answer_sentence(example.answer)  # the segment is the sentence
+            assert (body + answer).strip() == r.text
+            continue
+        tag = "[Rationale status: correct]" if r.correct else "[Rationale status: incorrect]"
+        assert prompt.endswith("\n" + tag)
+        shown = prompt[: -len(tag) - 1]
+        assert "Therefore, the answer is" not in shown.split("A:", 1)[1]  # the rationale's own answer is cut
+        if r.correct:
+            assert target == final_answer_sentence(example.answer) and body == ""  # answer only: all segment 1
+        else:
+            revision = next(t for t in teacher if t.text == target)
+            assert revision.correct and revision.example_id == r.example_id
+            assert answer.strip() == final_answer_sentence(example.answer) and (body + answer).strip() == target
+
+
+def test_a_wrong_rationale_is_revised_by_its_rectification_else_the_closest_correct_one(lab) -> None:
+    examples, teacher, _, _ = lab
+    rectified = next(r for r in teacher if r.origin == "rectified")
+    wrong = next(r for r in teacher if r.id == rectified.parent)
+    correct = [r for r in teacher if r.correct and r.example_id == wrong.example_id]
+    assert pick_revision(wrong, correct) is rectified
+    close = Rationale(id="c1", example_id="q", text="a b c d e f", correct=True)
+    far = Rationale(id="c2", example_id="q", text="x y z w v u", correct=True)
+    bad = Rationale(id="w", example_id="q", text="a b c d e g", correct=False)
+    assert pick_revision(bad, [far, close]) is close
+    assert pick_revision(bad, [far, close], revise_with="first") is far
+    assert pick_revision(bad, []) is None
+
+
+def test_options_change_the_format(lab) -> None:
+    examples, teacher, student, tokenizer = lab
+    config = CopedConfig(generation_task=False, teacher_in_status_task=False, keep_rationale_answer=True,
+                         correct_tag="[correct]", incorrect_tag="[incorrect]")
+    sequences, counts = coped_sequences(examples, teacher, student, tokenizer, config)
+    assert counts["generation"] == 0 and len(sequences) == len(student) - counts["no_revision"]
+    first = tokenizer.decode(sequences[0].prompt_ids)
+    assert first.endswith("[correct]") or first.endswith("[incorrect]")
+    assert "Therefore, the answer is" in first  # the rationale is shown whole
+
+
+def test_segments_without_an_answer_sentence_are_all_rationale(lab) -> None:
+    tokenizer = lab[3]
+    target = "No closing sentence here."
+    assert set(answer_segments(encode(tokenizer, "Q:", target), target)) == {RATIONALE}
+
+
+def test_recipe_is_registered_and_sets_the_weighting(lab) -> None:
+    examples, teacher, student, tokenizer = lab
+    inputs = MethodInputs(examples=examples, rationales=teacher, student_rationales=student, tokenizer=tokenizer)
+    (stage,) = REGISTRY["coped"].build(inputs, {"weighting": {"temperature": 2.0}})
+    assert stage.instance_weighting == "coped" and stage.extra["coped"]["temperature"] == 2.0
+    assert instance_weighting_fn(stage.extra["coped"])(LOSSES).mean().item() == pytest.approx(1.0)
+    assert all(len(s.target_segments) == len(s.target_ids) for s in stage.sequences)
+    assert "student_rationales" in REGISTRY["coped"].needs
+    with pytest.raises(CotdistillError, match="tag"):
+        REGISTRY["coped"].build(inputs, {"tag": "x"})
