@@ -3,9 +3,9 @@
 Model (default "scratch"): a from-scratch Llama (4 layers, width 256, ~16M parameters, 12.6M of them the tied
 embedding) with SmolLM2's tokenizer and its 49,152-token vocabulary, so the vocabulary projection and loss weigh
 as they do in a real small model; SmolLM2-135M itself (`--model smollm2`) takes tens of minutes on two busy
-cores. Full fine-tuning, AdamW, fp32 on CPU. Data: lab questions (multistep arithmetic, navigate, web of lies) with scripted-teacher CoTs,
-tokenized once by `methods.encode`; TRL gets the very same token ids as a pre-tokenized prompt-completion
-dataset (input_ids + completion_mask, completion-only loss), so both trainers see identical batches.
+cores. Full fine-tuning, AdamW, fp32 on CPU. Data: lab questions (multistep arithmetic, navigate, web of lies)
+with scripted-teacher CoTs, tokenized once by `methods.encode`; TRL gets the very same token ids as a pre-tokenized
+prompt-completion dataset (input_ids + completion_mask, completion-only loss), so both trainers see identical batches.
 Throughput counts non-padding input tokens of the timed optimizer steps (the first steps are warm-up).
 
     python bench/train.py [--model scratch|smollm2|PATH] [--steps 8] [--warmup 2] [--batch-size 4] [--packing]
@@ -109,7 +109,8 @@ def run_trl(model_dir: str, tokenizer, sequences, args, out: Path) -> float:
              "completion_mask": [0] * len(s.prompt_ids) + [1] * len(s.target_ids)} for s in sequences]
     config = SFTConfig(
         output_dir=str(out / "trl"), learning_rate=1e-5, per_device_train_batch_size=args.batch_size,
-        max_steps=args.steps, max_length=None if args.packing else args.max_length, completion_only_loss=True, packing=False,
+        max_steps=args.steps, max_length=None if args.packing else args.max_length,
+        completion_only_loss=True, packing=False,
         padding_free=args.packing, save_steps=10_000, logging_steps=1000, report_to=[], use_cpu=True, seed=42,
         data_seed=42, lr_scheduler_type="linear", weight_decay=0.0, bf16=False,
     )
@@ -142,7 +143,8 @@ def main() -> None:
         model_dir = str(hf_copy_of(SMOLLM2_ALIAS if args.model == "smollm2" else args.model))
     sequences = _sequences(tokenizer, args.examples)
     tokens = sum(len(s.prompt_ids) + len(s.target_ids) for s in sequences)
-    print(f"model {args.model} ({model_dir}); {len(sequences)} sequences, {tokens / len(sequences):.0f} tokens on average; "
+    print(f"model {args.model} ({model_dir}); {len(sequences)} sequences, "
+          f"{tokens / len(sequences):.0f} tokens on average; "
           f"batch {args.batch_size}, {args.steps} steps ({args.warmup} warm-up), {args.threads} threads, "
           f"packing={args.packing}")
     try:

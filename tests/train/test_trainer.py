@@ -63,7 +63,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     accelerate = Path(sys.executable).with_name("accelerate")
     launched = subprocess.run(
         [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "cotdistill", "train", *common, "--out", "ddp", "--batch-size", "2"],
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "cotdistill", "train", *common,
+         "--out", "ddp", "--batch-size", "2"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert launched.returncode == 0, launched.stderr[-3000:]
     loss = {name: json.loads((tmp_path / name / "progress.json").read_text())["stages"][0]["loss"]

@@ -22,7 +22,8 @@ def tiny_llama(seed: int = 0, attn: str = "sdpa") -> LlamaForCausalLM:
 
 
 def random_sequences(n: int, seed: int = 0, negative: bool = True, segments: bool = True,
-                     prompt_len: tuple[int, int] = (1, 7), target_len: tuple[int, int] = (1, 9)) -> list[WeightedSequence]:
+                     prompt_len: tuple[int, int] = (1, 7),
+                     target_len: tuple[int, int] = (1, 9)) -> list[WeightedSequence]:
     rng = random.Random(seed)
     out = []
     for i in range(n):

@@ -67,7 +67,8 @@ def train_command(args: argparse.Namespace) -> None:
         learning_rate=args.lr, epochs=args.epochs, batch_size=args.batch_size, grad_accum=args.grad_accum,
         max_length=args.max_length, max_steps=args.max_steps, packing=args.packing, lora=lora,
         scheduler=args.scheduler, epoch_decay=args.epoch_decay, optim=args.optim, max_grad_norm=args.max_grad_norm,
-        save_steps=args.save_steps, logging_steps=args.logging_steps, seed=args.seed, bf16=args.bf16, report_to=args.report_to.split(","),
+        save_steps=args.save_steps, logging_steps=args.logging_steps, seed=args.seed, bf16=args.bf16,
+        report_to=args.report_to.split(","),
     )
     out = train_stages(args.model, _tokenizer(args.model), stages, settings, args.out)
     print(f"trained model: {out}", file=sys.stderr)

@@ -48,7 +48,8 @@ INSTANCE_WEIGHTINGS: dict[str, InstanceWeighting] = {"none": _no_weighting}
 def instance_weighting(name: str | None) -> InstanceWeighting:
     key = name or "none"
     if key not in INSTANCE_WEIGHTINGS:
-        raise CotdistillError(f"unknown instance weighting {key!r}; registered: {', '.join(sorted(INSTANCE_WEIGHTINGS))}")
+        known = ", ".join(sorted(INSTANCE_WEIGHTINGS))
+        raise CotdistillError(f"unknown instance weighting {key!r}; registered: {known}")
     return INSTANCE_WEIGHTINGS[key]
 
 

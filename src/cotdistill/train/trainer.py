@@ -265,9 +265,10 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
     progress_file = out / "progress.json"
     progress: dict[str, Any] = json.loads(progress_file.read_text()) if progress_file.exists() else {"done": -1}
     given = model_path_or_model if isinstance(model_path_or_model, torch.nn.Module) else None
+    # progress.json names folders relative to out_dir, so a run folder can move between attempts.
     base_path = progress.get("base")
     if base_path:
-        model = _load(base_path)
+        model = _load(out / base_path)
     elif given is not None:
         model = given
     else:
@@ -275,7 +276,7 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
     if progress.get("adapter"):
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, progress["adapter"], is_trainable=True)
+        model = PeftModel.from_pretrained(model, out / progress["adapter"], is_trainable=True)
     encoder_decoder = _is_encoder_decoder(model)
     pad_id = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
     is_main = int(os.environ.get("RANK", "0")) == 0
@@ -283,7 +284,8 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
     for index, stage in enumerate(stages):
         if index <= progress["done"]:
             continue
-        stage_dir = out / "stages" / f"{index:02d}-{stage.name}"
+        stage_name = f"stages/{index:02d}-{stage.name}"
+        stage_dir = out / stage_name
         set_seed(settings.seed)
         if settings.lora is not None:
             if stage.merge_lora_before and hasattr(model, "merge_and_unload"):
@@ -291,7 +293,7 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
                 if is_main and not (stage_dir / "base").exists():
                     stage_dir.mkdir(parents=True, exist_ok=True)
                     _save(model, None, stage_dir / "base")
-                base_path = str(stage_dir / "base")
+                base_path = f"{stage_name}/base"
             if not hasattr(model, "merge_and_unload"):
                 model = add_lora(model, settings.lora)
         if settings.packing:
@@ -315,13 +317,14 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
         result = trainer.train(resume_from_checkpoint=resume)
         model = trainer.model
         lora_trained = hasattr(model, "merge_and_unload")
-        saved = stage_dir / ("adapter" if lora_trained else "model")
+        saved_name = f"{stage_name}/{'adapter' if lora_trained else 'model'}"
+        saved = out / saved_name
         if trainer.args.should_save:
             _save(model, None, saved)
         if not lora_trained:
-            base_path = str(saved)
+            base_path = saved_name
         history = [*progress.get("stages", []), {"name": stage.name, "loss": result.training_loss}]
-        progress = {"done": index, "base": base_path, "adapter": str(saved) if lora_trained else None,
+        progress = {"done": index, "base": base_path, "adapter": saved_name if lora_trained else None,
                     "stages": history}
         if trainer.args.should_save:
             atomic_write_text(progress_file, json.dumps(progress, indent=1))
