@@ -84,7 +84,7 @@ def test_instance_weighting_hook_sees_detached_segment_means():
         seen["x"] = segment_nll
         return torch.exp(-segment_nll[:, 1])
 
-    INSTANCE_WEIGHTINGS["test-by-answer"] = by_answer
+    INSTANCE_WEIGHTINGS["test-by-answer"] = lambda params: by_answer
     try:
         ours = weighted_token_loss(states, targets, weights, instance, inst_w, 17.0, head=head,
                                    token_segments=segments, weighting="test-by-answer")

@@ -32,6 +32,7 @@ from ..grading import closing_sentence_start, final_answer_sentence
 from ..prompting import PromptStyle, student_prompt
 from ..records import Example, Rationale, WeightedSequence
 from ..similarity import ngram_similarity
+from ..train.loss import INSTANCE_WEIGHTINGS
 from .base import Method, MethodInputs, TrainingStage, register
 from .encode import ANSWER, RATIONALE, Encoded, encode, tokens_in_spans, weighted_sequence
 
@@ -206,3 +207,5 @@ METHOD = register(Method(
     needs=("rationales", "student_rationales"),
     summary="CoPeD: predict the answer from correct rationales, revise incorrect ones, CAW instance weights",
 ))
+
+INSTANCE_WEIGHTINGS["coped"] = instance_weighting_fn  # the trainer builds it from the stage's extra["coped"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,16 +42,19 @@ def _no_weighting(segment_nll: torch.Tensor) -> torch.Tensor:
     return torch.ones(segment_nll.shape[0], dtype=segment_nll.dtype, device=segment_nll.device)
 
 
-INSTANCE_WEIGHTINGS: dict[str, InstanceWeighting] = {"none": _no_weighting}
-"""Dynamic instance weightings by name (TrainingStage.instance_weighting); other modules add theirs here."""
+INSTANCE_WEIGHTINGS: dict[str, Callable[[dict[str, Any]], InstanceWeighting]] = {
+    "none": lambda params: _no_weighting,
+}
+"""Dynamic instance weightings by name (TrainingStage.instance_weighting): each entry builds the weighting from
+its parameters (the stage's extra[name]); recipe modules add theirs here (methods/coped.py)."""
 
 
-def instance_weighting(name: str | None) -> InstanceWeighting:
+def instance_weighting(name: str | None, params: dict[str, Any] | None = None) -> InstanceWeighting:
     key = name or "none"
     if key not in INSTANCE_WEIGHTINGS:
         known = ", ".join(sorted(INSTANCE_WEIGHTINGS))
         raise CotdistillError(f"unknown instance weighting {key!r}; registered: {known}")
-    return INSTANCE_WEIGHTINGS[key]
+    return INSTANCE_WEIGHTINGS[key](params or {})
 
 
 @dataclass

@@ -18,7 +18,7 @@ import math
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,12 +75,13 @@ class WeightedTrainer(Trainer):
     loss_is_scaled_for_ga = True  # our normaliser already spans the accumulated step
 
     def __init__(self, *args: Any, negative_nll_cap: float | None = None, instance_weighting_name: str | None = None,
-                 chunk_size: int = 1024, chunked: bool = True, epoch_decay: float | None = None,
+                 instance_weighting_params: dict[str, Any] | None = None, chunk_size: int = 1024, chunked: bool = True, epoch_decay: float | None = None,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.epoch_decay = epoch_decay
         self.negative_nll_cap = negative_nll_cap
-        self.weighting = instance_weighting(instance_weighting_name)  # fail at construction on a bad name
+        # fail at construction on a bad name or bad parameters
+        self.weighting = instance_weighting(instance_weighting_name, instance_weighting_params)
         self.chunk_size = chunk_size
         self.chunked = chunked
         self.last_segment_nll: torch.Tensor | None = None  # of the last micro-batch, for callbacks and tests
@@ -175,6 +176,19 @@ class TrainSettings:
     report_to: list[str] = field(default_factory=lambda: ["none"])
     merge_final: bool = True  # fold a LoRA into the saved final model
     training_args: dict[str, Any] = field(default_factory=dict)  # passed to TrainingArguments (fsdp, deepspeed...)
+
+    def for_stage(self, stage: TrainingStage) -> TrainSettings:
+        """These settings with a recipe's per-stage schedule applied (the keys a recipe puts in `stage.extra`:
+        weight_decay, lr_decay_per_epoch, warmup_ratio, max_length, and batch_size, an effective batch that
+        sets gradient accumulation over the per-device batch and the processes)."""
+        extra = stage.extra
+        changes: dict[str, Any] = {k: extra[k] for k in ("weight_decay", "warmup_ratio", "max_length") if k in extra}
+        if "lr_decay_per_epoch" in extra:
+            changes["epoch_decay"] = extra["lr_decay_per_epoch"]
+        if "batch_size" in extra:
+            per_step = self.batch_size * int(os.environ.get("WORLD_SIZE", "1"))
+            changes["grad_accum"] = max(1, math.ceil(extra["batch_size"] / per_step))
+        return replace(self, **changes)
 
     def arguments(self, output_dir: Path, stage: TrainingStage) -> TrainingArguments:
         warmup = {"warmup_steps": self.warmup_ratio} if self.warmup_ratio else {}
@@ -287,6 +301,7 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
         stage_name = f"stages/{index:02d}-{stage.name}"
         stage_dir = out / stage_name
         set_seed(settings.seed)
+        stage_settings = settings.for_stage(stage)
         if settings.lora is not None:
             if stage.merge_lora_before and hasattr(model, "merge_and_unload"):
                 model = merge_lora(model)
@@ -301,12 +316,13 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
                 raise CotdistillError("packing is for decoder-only models; set packing off for an encoder-decoder")
             check_packing_isolates(model, _unwrap(model).config.vocab_size)
         trainer = WeightedTrainer(
-            model=model, args=settings.arguments(stage_dir / "checkpoints", stage),
-            train_dataset=_features(stage, settings, encoder_decoder),
+            model=model, args=stage_settings.arguments(stage_dir / "checkpoints", stage),
+            train_dataset=_features(stage, stage_settings, encoder_decoder),
             data_collator=make_collator(encoder_decoder=encoder_decoder, packing=settings.packing, pad_token_id=pad_id),
             callbacks=list(callbacks), negative_nll_cap=stage.negative_nll_cap,
-            instance_weighting_name=stage.instance_weighting, chunk_size=settings.chunk_size,
-            epoch_decay=settings.epoch_decay,
+            instance_weighting_name=stage.instance_weighting,
+            instance_weighting_params=stage.extra.get(stage.instance_weighting or "", {}),
+            chunk_size=settings.chunk_size, epoch_decay=stage_settings.epoch_decay,
         )
         launched = int(os.environ.get("WORLD_SIZE", "1"))
         if launched != trainer.accelerator.num_processes:
