@@ -69,6 +69,7 @@ class LabData(Section):
     test_n: int = 200  # IND and OOD test questions per family
     difficulty: dict[str, dict[str, int]] = Field(default_factory=dict)  # family -> knobs for IND
     ood: bool = True
+    ood_difficulty: dict[str, dict[str, int]] = Field(default_factory=dict)  # family -> knobs; default: its hard one
     seed: int = 0
 
 

@@ -42,7 +42,7 @@ def lab_examples_stage(run: RunFolder, data: LabData) -> Path:
             test = generate_examples(family, data.test_n, data.seed + 1, knobs, split="test", exclude=seen)
             examples += train + test
             if data.ood:
-                hard = dict(get_family(family).hard_difficulty)
+                hard = data.ood_difficulty.get(family) or dict(get_family(family).hard_difficulty)
                 examples += generate_examples(family, data.test_n, data.seed + 2, hard, split="ood",
                                               exclude=seen + [e.question for e in test], id_prefix="lab-ood")
         write_jsonl(folder / "examples.jsonl", examples)
