@@ -89,6 +89,20 @@ def spurious_share(kept, is_spurious) -> float:
     return sum(is_spurious[r.id] for r in kept) / max(1, len(kept))
 
 
+def pairwise_win(rd: dict[str, float], by_id, is_spurious) -> float:
+    """Over (clean, spurious) candidate pairs of the same question: how often the clean one has the lower RD."""
+    groups = defaultdict(lambda: ([], []))
+    for rid, value in rd.items():
+        groups[by_id[rid].example_id][is_spurious[rid]].append(value)
+    wins = pairs = 0.0
+    for clean, spurious in groups.values():
+        for c in clean:
+            for sp in spurious:
+                wins += 1.0 if c < sp else 0.5 if c == sp else 0.0
+                pairs += 1
+    return wins / max(1.0, pairs)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--family", default="web_of_lies")
@@ -148,6 +162,10 @@ def main() -> None:
           f" | low RD (warm) {spurious_share(low.kept, is_spurious):.3f} | high RD (warm) "
           f"{spurious_share(high.kept, is_spurious):.3f}")
     rd = {row["rationale_id"]: row["rd"] for row in low.table if "rd" in row}
+    base_rd = {row["rationale_id"]: row["rd"] for row in base_low.table if "rd" in row}
+    for name, table in (("base", base_rd), ("warm", rd)):
+        print(f"  P(clean RD < spurious RD), pairs within a question ({name} student; chance 0.5): "
+              f"{pairwise_win(table, by_id, is_spurious):.3f}")
     for name, flag in (("clean", False), ("spurious", True)):
         vals = sorted(v for k, v in rd.items() if is_spurious[k] == flag)
         print(f"  median RD (warm) of {name} candidates: {vals[len(vals) // 2]:.3f} (n={len(vals)})")

@@ -149,6 +149,8 @@ def test_a_wrong_rationale_is_revised_by_its_rectification_else_the_closest_corr
     assert pick_revision(bad, [far, close]) is close
     assert pick_revision(bad, [far, close], revise_with="first") is far
     assert pick_revision(bad, []) is None
+    corrupted = bad.model_copy(update={"parent": "c2"})  # corrupted from c2: c2 is its own counterpart
+    assert pick_revision(corrupted, [close, far]) is far
 
 
 def test_options_change_the_format(lab) -> None:

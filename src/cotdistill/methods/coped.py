@@ -134,9 +134,10 @@ def _sequence(tokenizer, prompt: str, target: str, sid: str, example_id: str) ->
 
 def pick_revision(wrong: Rationale, correct: Sequence[Rationale], revise_with: str = "similar",
                   ngram: int = 3) -> Rationale | None:
-    """The correct rationale that revises `wrong`: its own rectification when there is one, else the correct
-    rationale of the same question closest to it in word n-grams (the fewest steps to change), or the first."""
-    own = [r for r in correct if r.parent == wrong.id]
+    """The correct rationale that revises `wrong`: its own counterpart when there is one (its rectification, or
+    the correct rationale it was corrupted from), else the correct rationale of the same question closest to it
+    in word n-grams (the fewest steps to change), or the first."""
+    own = [r for r in correct if r.parent == wrong.id or r.id == wrong.parent]
     if own:
         return own[0]
     if not correct:
