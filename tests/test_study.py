@@ -1,0 +1,84 @@
+"""A study runs methods × seeds over shared stages, writes a comparison, and never redoes finished work."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cotdistill.errors import CotdistillError
+from cotdistill.methods.base import TrainingStage
+from cotdistill.train.trainer import TrainSettings
+
+from conftest import run_cli
+
+
+def _tiny_study(run_dir: Path, methods: list[dict]) -> dict:
+    return {
+        "run_dir": str(run_dir),
+        "study": {
+            "lab": {"families": ["web_of_lies"], "train_n": 24, "test_n": 8,
+                    "difficulty": {"web_of_lies": {"people": 3}}, "ood_difficulty": {"web_of_lies": {"people": 4}}},
+            "teacher": {"mistake_rate": 0.3, "samples": 2},
+            "student": "lab-tiny",
+            "seeds": [0],
+            "methods": methods,
+            "train": {"learning_rate": 0.003, "epochs": 1, "batch_size": 16, "save_steps": 100000},
+            "eval": {"batch_size": 16, "max_new_tokens": 24},
+        },
+    }
+
+
+@pytest.mark.slow
+def test_a_study_compares_methods_and_reruns_nothing(tmp_path):
+    config = tmp_path / "study.yaml"
+    run_dir = tmp_path / "run"
+    methods = [{"name": "std_cot"}, {"name": "edit", "params": {"stage1": {"epochs": 1}, "stage2": {"epochs": 1}}},
+               {"name": "coped"}, {"name": "morsd", "params": {"selection": {"top_k": 1}}}]
+    config.write_text(yaml.safe_dump(_tiny_study(run_dir, methods)))
+
+    first = run_cli("run", str(config))
+    assert first.returncode == 0, first.stderr[-3000:]
+    manifest = json.loads((run_dir / "results.json").read_text())
+    runs = {(r["method"], r["split"]) for r in manifest["runs"]}
+    assert runs == {(m, s) for m in ["std_cot", "edit", "coped", "morsd", "teacher"] for s in ["IND", "OOD"]}
+    counts = {r["method"]: r.get("n_sequences") for r in manifest["runs"] if r["split"] == "IND"}
+    assert counts["edit"] > counts["std_cot"]  # stage 1 adds rectified CoTs, stage 2 the dual pairs
+    for name in ["comparison.md", "comparison.json", "accuracy.png", "report.html"]:
+        assert (run_dir / "report" / name).stat().st_size > 0
+    assert "| edit |" in first.stdout and "Δ IND vs std_cot" in first.stdout
+    # CoPeD reused Std-CoT's trained student (one Std-CoT training stage in the run folder)
+    assert len(list((run_dir / "stages").glob("train-std_cot-*"))) == 1
+
+    second = run_cli("run", str(config))
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "running" not in second.stderr  # every stage is up to date
+    assert json.loads((run_dir / "results.json").read_text()) == manifest
+
+
+def test_a_study_rejects_an_unknown_method_before_training(tmp_path):
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(_tiny_study(tmp_path / "run", [{"name": "no_such_method"}])))
+    result = run_cli("run", str(config))
+    assert result.returncode == 2
+    assert "unknown method 'no_such_method'" in result.stderr
+
+
+def test_a_recipes_stage_schedule_overrides_the_run_settings():
+    settings = TrainSettings(batch_size=8, learning_rate=1e-3, weight_decay=0.0)
+    stage = TrainingStage(name="krsl", sequences=[], learning_rate=5e-6,
+                          extra={"batch_size": 256, "lr_decay_per_epoch": 0.95, "weight_decay": 0.05,
+                                 "max_length": 512, "stats": {"pairs": 3}})
+    staged = settings.for_stage(stage)
+    assert (staged.grad_accum, staged.epoch_decay, staged.weight_decay, staged.max_length) == (32, 0.95, 0.05, 512)
+    assert staged.arguments(Path("/tmp/unused"), stage).learning_rate == 5e-6
+    assert settings.for_stage(TrainingStage(name="plain", sequences=[])) == settings
+
+
+def test_a_non_lab_study_needs_teacher_outputs(tmp_path):
+    from cotdistill.config import RunConfig
+    from cotdistill.study import run_study
+
+    cfg = RunConfig(run_dir=str(tmp_path / "run"), study={"lab": None, "teacher_outputs": str(tmp_path / "none")})
+    with pytest.raises(CotdistillError, match="teacher_outputs"):
+        run_study(cfg)
