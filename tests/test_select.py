@@ -221,3 +221,32 @@ def test_rd_on_a_real_student_matches_unpadded_scoring(smollm2) -> None:
     for r, s in zip(rationales, scores):
         assert s.nll_with == pytest.approx(unpadded_nll(rationale_body(r.text)), abs=1e-4)
         assert s.nll_without == pytest.approx(without, abs=1e-4)
+
+
+def test_rd_for_an_encoder_decoder_student(lab) -> None:
+    """T5-style: the prompt feeds the encoder and the target is scored by the decoder, batched or not."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    examples, rationales, _, tokenizer = lab
+    torch.manual_seed(0)
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4,
+                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                      decoder_start_token_id=tokenizer.pad_token_id, initializer_factor=2.0)
+    model = T5ForConditionalGeneration(config).eval()
+    picked = [rationales[0], rationales[1], rationales[-1]]
+    batched = rationale_difficulty(model, tokenizer, examples, picked, batch_size=3)
+    by_id = {e.id: e for e in examples}
+    for r, s in zip(picked, batched):
+        example = by_id[r.example_id]
+        nlls = []
+        for body in (rationale_body(r.text), ""):
+            target, (a, b) = answer_target(body, example.answer, "bare")
+            enc = encode(tokenizer, plain_prompt(example), target)
+            scored = [i for i, (x, y) in enumerate(enc.target_offsets) if x < b and a < y]
+            labels = torch.tensor([enc.target_ids[:scored[-1] + 1]])
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([enc.prompt_ids]), labels=labels).logits[0].double()
+            logp = torch.log_softmax(logits, -1)
+            nlls.append(-sum(logp[i, enc.target_ids[i]].item() for i in scored) / len(scored))
+        assert (s.nll_with, s.nll_without) == pytest.approx(nlls, abs=1e-4)
+    assert len({round(s.rd, 4) for s in batched}) > 1

@@ -170,6 +170,7 @@ def _left_pad(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, to
 class _Item:
     key: tuple[str, str]  # (example id, rationale id or "" for the question alone)
     ids: list[int]  # prompt + target up to the last scored token
+    prompt_len: int
     scored: int  # how many trailing tokens are answer tokens
 
 
@@ -181,43 +182,63 @@ def _item(tokenizer, prompt: str, body: str, example: Example, answer_text: Answ
     if not positions:
         raise CotdistillError(f"example {example.id}: the answer {example.answer!r} covers no token to score")
     first, last = positions[0], positions[-1]
-    return _Item((example.id, rid), enc.prompt_ids + enc.target_ids[:last + 1], last - first + 1)
+    return _Item((example.id, rid), enc.prompt_ids + enc.target_ids[:last + 1], len(enc.prompt_ids),
+                 last - first + 1)
+
+
+def _causal_logprobs(model, batch: Sequence[_Item], pad: int, device) -> list[torch.Tensor]:
+    """Log-probabilities of each row's trailing scored tokens under a causal LM."""
+    ids, mask, positions = _left_pad([b.ids for b in batch], pad)
+    keep = max(b.scored for b in batch) + 1  # every row ends at the last column: only these logits matter
+    kwargs = dict(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device))
+    try:
+        logits = model(**kwargs, logits_to_keep=keep).logits
+    except TypeError:  # a model without logits_to_keep: compute all and slice
+        logits = model(**kwargs).logits
+    logprobs = torch.log_softmax(logits[:, -keep:].float(), dim=-1)
+    targets = ids[:, -keep + 1:].to(device)  # token t is predicted from the column before it
+    token_lp = logprobs[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return [token_lp[row, -b.scored:] for row, b in enumerate(batch)]
+
+
+def _seq2seq_logprobs(model, batch: Sequence[_Item], pad: int, device) -> list[torch.Tensor]:
+    """The same for an encoder-decoder: the prompt feeds the encoder, the target is the decoder's labels."""
+    prompts = [b.ids[:b.prompt_len] for b in batch]
+    targets = [b.ids[b.prompt_len:] for b in batch]
+    width, dec_width = max(map(len, prompts)), max(map(len, targets))
+    ids = torch.tensor([p + [pad] * (width - len(p)) for p in prompts], device=device)
+    mask = torch.tensor([[1] * len(p) + [0] * (width - len(p)) for p in prompts], device=device)
+    labels = torch.tensor([t + [-100] * (dec_width - len(t)) for t in targets], device=device)
+    logits = model(input_ids=ids, attention_mask=mask, labels=labels).logits
+    out = []
+    for row, (b, t) in enumerate(zip(batch, targets)):
+        lp = torch.log_softmax(logits[row, len(t) - b.scored:len(t)].float(), dim=-1)
+        out.append(lp.gather(-1, labels[row, len(t) - b.scored:len(t)].unsqueeze(-1)).squeeze(-1))
+    return out
 
 
 @torch.no_grad()
 def _mean_nlls(model, items: Sequence[_Item], pad: int, batch_size: int) -> dict[tuple[str, str], tuple[float, int]]:
     """Mean NLL of each item's trailing `scored` tokens, batched by length."""
     device = next(model.parameters()).device
+    score = _seq2seq_logprobs if getattr(model.config, "is_encoder_decoder", False) else _causal_logprobs
     order = sorted(range(len(items)), key=lambda i: len(items[i].ids))
     out: dict[tuple[str, str], tuple[float, int]] = {}
     for start in range(0, len(order), batch_size):
         batch = [items[i] for i in order[start:start + batch_size]]
-        ids, mask, positions = _left_pad([b.ids for b in batch], pad)
-        keep = max(b.scored for b in batch) + 1  # every row ends at the last column: only these logits matter
-        kwargs = dict(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device))
-        try:
-            logits = model(**kwargs, logits_to_keep=keep).logits
-        except TypeError:  # a model without logits_to_keep: compute all and slice
-            logits = model(**kwargs).logits
-        logprobs = torch.log_softmax(logits[:, -keep:].float(), dim=-1)
-        targets = ids[:, -keep + 1:].to(device)  # token t is predicted from the column before it
-        token_lp = logprobs[:, :-1].gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        for row, b in enumerate(batch):
-            nll = -token_lp[row, -b.scored:].sum().item() / b.scored
-            out[b.key] = (nll, b.scored)
+        for b, token_lp in zip(batch, score(model, batch, pad, device)):
+            out[b.key] = (-token_lp.sum().item() / b.scored, b.scored)
     return out
 
 
 def rationale_difficulty(model, tokenizer, examples: Sequence[Example], rationales: Sequence[Rationale],
                          batch_size: int = 8, answer_text: AnswerText = "bare",
                          prompt_style: PromptStyle = "plain") -> list[DifficultyScore]:
-    """RD of each rationale under `model` (a causal LM), in the order given.
+    """RD of each rationale under `model` (a causal LM or an encoder-decoder), in the order given.
 
     The gold answer of the rationale's example is scored (not the rationale's own extracted answer), once after
     prompt + rationale body and once after the prompt alone; the second is shared by a question's rationales.
     """
-    if getattr(model.config, "is_encoder_decoder", False):
-        raise CotdistillError("rationale_difficulty scores causal LMs only; this student is an encoder-decoder")
     by_id = {e.id: e for e in examples}
     items: list[_Item] = []
     needed: set[str] = set()
