@@ -82,3 +82,14 @@ def test_a_non_lab_study_needs_teacher_outputs(tmp_path):
     cfg = RunConfig(run_dir=str(tmp_path / "run"), study={"lab": None, "teacher_outputs": str(tmp_path / "none")})
     with pytest.raises(CotdistillError, match="teacher_outputs"):
         run_study(cfg)
+
+
+@pytest.mark.parametrize("config", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_validates_and_names_registered_methods(config):
+    from cotdistill.config import load_config
+    from cotdistill.methods import REGISTRY
+
+    cfg = load_config(config)
+    if cfg.study is not None:
+        assert {m.name for m in cfg.study.methods} <= set(REGISTRY)
+        assert len({m.row for m in cfg.study.methods}) == len(cfg.study.methods)
