@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from .errors import CotdistillError
@@ -91,34 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="list every BB-sub task")
     p.set_defaults(func=_data_command)
 
-    from .lab.cli import add_lab_arguments, lab_command
-
-    p = sub.add_parser("lab", help="write a lab dataset: procedural BBH-format questions and scripted-teacher CoTs")
-    add_lab_arguments(p)
-    p.set_defaults(func=lab_command)
-
-    from .report import add_report_arguments, report_command
-
-    p = sub.add_parser("report", help="compare methods over seeds from a results manifest: table, plot, HTML")
-    add_report_arguments(p)
-    p.set_defaults(func=report_command)
-
-    from .show import add_show_arguments
-
-    p = sub.add_parser("show", help="inspect artifacts: `show pairs FILE` highlights the key tokens of dual CoT pairs")
-    add_show_arguments(p)
-
-    from .train.cli import add_train_arguments, train_command
-
-    p = sub.add_parser("train", help="train a student on WeightedSequence JSONL (weighted loss, LoRA or full)")
-    add_train_arguments(p)
-    p.set_defaults(func=train_command)
-
-    from .teachers.cli import add_teach_arguments, teach_command
-
-    p = sub.add_parser("teach", help="teacher CoTs: generate, grade, rectify, corrupt, pair (cached, resumable)")
-    add_teach_arguments(p)
-    p.set_defaults(func=teach_command)
+    # Stage commands that live with their module: (name, module, help); each module has add_<name>_arguments
+    # and, unless its arguments set their own subcommands, <name>_command.
+    for name, module, help_text in [
+        ("lab", "lab.cli", "write a lab dataset: procedural BBH-format questions and scripted-teacher CoTs"),
+        ("teach", "teachers.cli", "teacher CoTs: generate, grade, rectify, corrupt, pair (cached, resumable)"),
+        ("train", "train.cli", "train a student on WeightedSequence JSONL (weighted loss, LoRA or full)"),
+        ("report", "report", "compare methods over seeds from a results manifest: table, plot, HTML"),
+        ("show", "show", "inspect artifacts: `show pairs FILE` highlights the key tokens of dual CoT pairs"),
+    ]:
+        mod = importlib.import_module(f".{module}", __package__)
+        p = sub.add_parser(name, help=help_text)
+        getattr(mod, f"add_{name}_arguments")(p)
+        if hasattr(mod, f"{name}_command"):
+            p.set_defaults(func=getattr(mod, f"{name}_command"))
 
     p = sub.add_parser("eval", help="evaluate a student on a benchmark split (strict and flexible accuracy)")
     p.add_argument("--model", default="smollm2-135m-instruct", help="folder, hub name, .gguf file or alias")
