@@ -46,6 +46,9 @@ def generate_texts(
         torch.manual_seed(seed)
     sampling = temperature > 0 and num_samples >= 1
     device = next(model.parameters()).device
+    # An encoder-decoder reads the prompt with the tokenizer's own special tokens (as methods.encode trains it)
+    # and returns decoder ids that start with the decoder start token; a causal LM continues the prompt.
+    encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
     previous_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
@@ -56,7 +59,7 @@ def generate_texts(
         for start in range(0, len(order), batch_size):
             indices = order[start : start + batch_size]
             enc = tokenizer(
-                [prompts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=False
+                [prompts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=encoder_decoder
             ).to(device)
             kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
             if stop:
@@ -66,7 +69,7 @@ def generate_texts(
             else:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             out = model.generate(**enc, **kwargs)
-            new = out[:, enc["input_ids"].shape[1] :]
+            new = out[:, 1:] if encoder_decoder else out[:, enc["input_ids"].shape[1] :]
             per_prompt = num_samples if sampling else 1
             batch_results = []
             for row, index in enumerate(indices):

@@ -92,3 +92,22 @@ def test_dpo_rows_for_encoder_decoder_have_no_leading_space_and_train_dpo_refuse
     assert stage.extra["rows"][0]["chosen"] == D.R1A.text
     with pytest.raises(ValueError, match="causal LMs only"):
         train_dpo(tiny_t5(), TOK, stage.extra["rows"], {}, tmp_path)
+
+
+def test_a_t5_student_generates_what_it_was_trained_on(tmp_path):
+    """Evaluation's generation reads T5 outputs from the decoder: a T5 fitted to one answer sentence says it."""
+    from cotdistill.generation import generate_texts
+    from cotdistill.methods.base import TrainingStage
+    from cotdistill.train.trainer import TrainSettings, train_stages
+
+    model = tiny_t5()
+    example = D.EXAMPLES[0]
+    stage = TrainingStage(name="answer_only", sequences=sequences("answer_only")[:1], learning_rate=0.02, epochs=60)
+    target = TOK.decode(stage.sequences[0].target_ids, skip_special_tokens=True)
+    folder = train_stages(model, TOK, [stage], TrainSettings(batch_size=1, save_steps=100000, logging_steps=1000),
+                          tmp_path / "t5")
+    from transformers import T5ForConditionalGeneration
+
+    trained = T5ForConditionalGeneration.from_pretrained(folder).eval()
+    [[generated]] = generate_texts(trained, TOK, [student_prompt(example)], max_new_tokens=40)
+    assert generated.text.strip() == target.strip()
