@@ -39,7 +39,7 @@ def test_a_study_compares_methods_and_reruns_nothing(tmp_path):
 
     first = run_cli("run", str(config))
     assert first.returncode == 0, first.stderr[-3000:]
-    manifest = json.loads((run_dir / "results.json").read_text())
+    manifest = json.loads((run_dir / "report" / "results.json").read_text())
     runs = {(r["method"], r["split"]) for r in manifest["runs"]}
     assert runs == {(m, s) for m in ["std_cot", "edit", "coped", "morsd", "teacher"] for s in ["IND", "OOD"]}
     counts = {r["method"]: r.get("n_sequences") for r in manifest["runs"] if r["split"] == "IND"}
@@ -53,7 +53,7 @@ def test_a_study_compares_methods_and_reruns_nothing(tmp_path):
     second = run_cli("run", str(config))
     assert second.returncode == 0, second.stderr[-3000:]
     assert "running" not in second.stderr  # every stage is up to date
-    assert json.loads((run_dir / "results.json").read_text()) == manifest
+    assert json.loads((run_dir / "report" / "results.json").read_text()) == manifest
 
 
 def test_a_study_rejects_an_unknown_method_before_training(tmp_path):

@@ -111,6 +111,7 @@ class StudyConfig(Section):
     methods: list[MethodConfig] = Field(default_factory=lambda: [MethodConfig(name="std_cot")])
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
     baseline: str = "std_cot"
+    report: str = "report"  # folder in the run folder for results.json and the report (two studies may share a run)
     train: dict[str, Any] = Field(default_factory=dict)  # TrainSettings fields shared by every method
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(batch_size=64, max_new_tokens=160))
 

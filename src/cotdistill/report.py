@@ -579,9 +579,10 @@ def write_manifest(path: str | os.PathLike, results: Sequence[RunResult], baseli
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="RUN_DIR_OR_MANIFEST",
-                        help=f"a run folder holding {MANIFEST_NAME}, or a results manifest JSON")
-    parser.add_argument("--out", help="report folder (default: report/ beside the manifest)")
+    parser.add_argument("sources", nargs="+", metavar="RUN_DIR_OR_MANIFEST",
+                        help=f"a run folder holding {MANIFEST_NAME}, or a results manifest JSON; several are merged "
+                             "(e.g. two studies that share a run folder)")
+    parser.add_argument("--out", help="report folder (default: report/ beside the first manifest)")
     parser.add_argument("--metric", choices=METRICS, help="the leading metric (default: the manifest's, or strict)")
     parser.add_argument("--baseline", help="the method Δ is taken against (default: the manifest's, or std_cot)")
     parser.add_argument("--bootstrap", type=int, default=2000, metavar="B", help="bootstrap replicates (2000)")
@@ -589,12 +590,21 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    """Rebuild the report from a manifest and print its table."""
-    source = Path(args.source)
-    manifest_path = source / MANIFEST_NAME if source.is_dir() else source
-    if not manifest_path.exists():
-        raise CotdistillError(f"{manifest_path}: no such results manifest")
-    manifest, results = load_manifest(manifest_path)
+    """Rebuild the report from one or more manifests and print its table."""
+    results: list[RunResult] = []
+    seen: set[tuple] = set()
+    for i, source in enumerate(map(Path, args.sources)):
+        path = source / MANIFEST_NAME if source.is_dir() else source
+        if not path.exists():
+            raise CotdistillError(f"{path}: no such results manifest")
+        loaded, runs = load_manifest(path)
+        if i == 0:
+            manifest, manifest_path = loaded, path
+        for run in runs:  # a run two manifests share (the same baseline, say) counts once
+            key = (run.method, run.seed, run.split)
+            if key not in seen:
+                seen.add(key)
+                results.append(run)
     out = Path(args.out) if args.out else manifest_path.parent / "report"
     comparison, files = write_report(results, out, baseline=args.baseline or manifest.baseline,
                                      metric=args.metric or manifest.metric, n_boot=args.bootstrap,

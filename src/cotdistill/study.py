@@ -325,7 +325,7 @@ def run_study(cfg: RunConfig) -> Any:
         for label, split in splits.items():
             results.append(RunResult("teacher", None, label,
                                      teacher_predictions_stage(run, study.teacher, examples_file, split)))
-    write_manifest(run.root / MANIFEST_NAME, results, baseline=study.baseline)
-    comparison, _ = write_report(results, run.root / "report", baseline=study.baseline)
+    write_manifest(run.root / study.report / MANIFEST_NAME, results, baseline=study.baseline)
+    comparison, _ = write_report(results, run.root / study.report, baseline=study.baseline)
     print(comparison.to_markdown())
     return comparison
