@@ -7,6 +7,7 @@ from cotdistill.config import DataConfig
 from cotdistill.data import bigbench, load_examples
 from cotdistill.data.files import load_file, load_hub
 from cotdistill.errors import CotdistillError, RecordError
+from cotdistill.grading import option_label
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +35,7 @@ def test_bbh_sampling_is_reproducible_and_seeded(bbh):
 def test_bbh_answers_fit_their_format(bbh):
     for e in bbh:
         if e.answer_format == "choice":
-            letter = ord(e.answer[1]) - ord("A")
-            assert e.answer.startswith("(") and 0 <= letter < len(e.choices)
+            letter = [option_label(i) for i in range(len(e.choices))].index(e.answer)  # past Z: (AA), ..
             assert f"\n{e.answer} {e.choices[letter]}" in e.question
         elif e.answer_format == "label":
             assert e.answer in e.choices

@@ -15,6 +15,7 @@ from cotdistill.grading import (
     grade,
     is_correct,
     normalize_answer,
+    option_label,
     strip_thinking,
 )
 from cotdistill.records import Example
@@ -179,9 +180,68 @@ def test_answer_inside_think_tags_is_not_graded() -> None:
 def test_option_letter_not_among_choices_is_rejected() -> None:
     text = "Today is 05/01/2021, option (A). So the answer is (Z)."
     assert extract_strict(text, DATE) is None
-    assert extract_flexible(text, DATE) == "(A)"  # (Z) is skipped by the fallback too
-    assert extract_flexible("Between (A) and (E): (E).", DATE) == "(A)"
+    assert extract_flexible(text, DATE) is None  # it stated (Z): the fallback does not answer for it
+    assert extract_flexible("Between (A) and (E): (E).", DATE) == "(A)"  # no answer phrase: (E) is skipped
     assert normalize_answer("(E)", DATE) is None
+
+
+# Real endings of code-davinci-002's BBH outputs (BBH release, codex-cot/<task>_few_shot_template_0-255000.json,
+# output index in the comment). Each states an answer that is not one right option; the official score
+# counts them wrong, so flexible must too, however clearly the reasoning before names the gold.
+HYPERBATON_1 = Example(
+    id="hyperbaton/1",
+    task="hyperbaton",
+    question="Which sentence has the correct adjective order:\nOptions:\n(A) rubber gray walking Mexican midsize cat\n"
+    "(B) midsize gray Mexican rubber walking cat",
+    answer="(B)",
+    answer_format="choice",
+    choices=["rubber gray walking Mexican midsize cat", "midsize gray Mexican rubber walking cat"],
+)
+RUIN_NAMES_7 = Example(
+    id="ruin_names/7",
+    task="ruin_names",
+    question="Which of the following is a humorous edit of this artist or movie name: 'guns n' roses'?",
+    answer="(D)",
+    answer_format="choice",
+    choices=["gunh n' roses", "guns n' ropes", "guns n'z roses", "guns n' hoses"],
+)
+RUIN_NAMES_13 = Example(
+    id="ruin_names/13",
+    task="ruin_names",
+    question="Which of the following is a humorous edit of this artist or movie name: 'the three stooges'?",
+    answer="(D)",
+    answer_format="choice",
+    choices=["the three stmooges", "the three snooges", "the three suooges", "the three stodges"],
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "example"),
+    [
+        (  # hyperbaton 1: a hedge between both options
+            "Because 2 < 5 < 6 < 7 < 8 is correct, (B) has the correct ordering. So the answer is (A) and (B).",
+            HYPERBATON_1,
+        ),
+        (  # ruin_names 7: a hedge between two of four options
+            "Above the above, the only humorous edits are (B) and (D). So the answer is (B) or (D).",
+            RUIN_NAMES_7,
+        ),
+        (  # ruin_names 13: an option that does not exist (four options, A to D)
+            '(D) "the three stodges": Here the word "stooges" is changed to "stodges", and "stodges" is an actual '
+            'word; however, "stodges" does not sound as humorous as "stooges".\nAbove the above, none of the edits '
+            "are humorous. So the answer is (E).",
+            RUIN_NAMES_13,
+        ),
+    ],
+)
+def test_flexible_never_overrides_a_stated_answer(text: str, example: Example) -> None:
+    assert grade(text, example) == Grade(None, None, False, False)
+
+
+def test_flexible_falls_back_only_without_an_answer_phrase() -> None:
+    # The same reasoning cut off before its answer sentence (as Codex's truncated outputs are): no phrase.
+    text = "Because 2 < 5 < 6 < 7 < 8 is correct, (B) has the correct ordering."
+    assert grade(text, HYPERBATON_1) == Grade(None, "(B)", False, True)
 
 
 def test_flexible_ignores_lowercase_parenthesised_letters_in_prose() -> None:
@@ -287,3 +347,88 @@ def test_grade_reports_strict_and_flexible_separately() -> None:
     assert result == Grade(strict=None, flexible="(A)", strict_correct=False, flexible_correct=True)
     with pytest.raises(dataclasses.FrozenInstanceError):
         result.strict = "(A)"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("index", "label"),
+    [(0, "(A)"), (25, "(Z)"), (26, "(AA)"), (27, "(AB)"), (32, "(AG)"), (40, "(AO)"), (51, "(AZ)"), (52, "(BA)"),
+     (701, "(ZZ)")],
+)
+def test_option_labels_go_on_past_z_in_capitals(index: int, label: str) -> None:
+    assert option_label(index) == label
+
+
+def test_option_labels_are_distinct_and_negative_index_is_an_error() -> None:
+    labels = [option_label(i) for i in range(702)]
+    assert len(set(labels)) == 702
+    with pytest.raises(ValueError, match="negative"):
+        option_label(-1)
+
+
+# BB-sub's intersect_geometry questions offer the 41 counts "0".."40" (BIG-bench intersect_geometry/shapes_2,
+# example 19802: a polygon and a circle, 4 intersection points). BB-sub's shuffle put "4" 34th, past Z.
+_COUNTS = [str(n) for n in range(41) if n != 4]
+_COUNTS.insert(33, "4")
+GEOMETRY = Example(
+    id="bbsub/intersect_geometry_shapes_2/19802",
+    task="intersect_geometry_shapes_2",
+    question="How many intersection points are there?",
+    answer="(AH)",
+    answer_format="choice",
+    choices=_COUNTS,
+)
+
+
+def test_labels_past_z_are_read_and_graded() -> None:
+    assert normalize_answer("(AH)", GEOMETRY) == "(AH)"
+    assert grade("There are 4 points. So the answer is (AH).", GEOMETRY).strict_correct
+    assert grade("So the answer is AH.", GEOMETRY).strict_correct
+    assert grade("so the answer is (ah).", GEOMETRY).strict_correct
+    assert grade("So the answer is 4.", GEOMETRY).strict_correct  # the option's text
+    assert grade("The circle meets two sides twice: (AH).", GEOMETRY).flexible_correct
+    assert normalize_answer("(AP)", GEOMETRY) is None  # 41 options end at (AO)
+    assert normalize_answer("(AB)", DATE) is None  # four options end at (D)
+
+
+def test_a_gold_past_z_is_not_read_as_a_single_letter() -> None:
+    # The old labels went on after Z with "[", "\\", "]", "^", "_", "`", "a", "b": this gold was "(b)", which
+    # reads as "(B)", so an output answering option B (the count "1") was scored right.
+    assert not is_correct("(B)", GEOMETRY)
+    assert not grade("So the answer is (B).", GEOMETRY).strict_correct
+
+
+def test_bare_lower_case_words_are_not_two_letter_labels() -> None:
+    # "an" is a word, not option (AN); as an option's own text it still maps to that option.
+    assert normalize_answer("an", GEOMETRY) is None
+    article = GEOMETRY.model_copy(update={"choices": ["a", "an", "the"], "answer": "(B)"})
+    assert normalize_answer("an", article) == "(B)"
+
+
+# BIG-bench gre_reading_comprehension, example 4: target_scores give 1 to two of its three options.
+GRE = Example(
+    id="bbsub/gre_reading_comprehension/4",
+    task="gre_reading_comprehension",
+    question="Which of the following does the passage imply regarding birds?",
+    answer="(B)",
+    alternatives=["(C)"],
+    answer_format="choice",
+    choices=[
+        "They required more food than a similarly-sized mammal.",
+        "They possess certain traits that are not common to all ectotherms.",
+        "Over time they might have undergone a change in how they regulate body temperature.",
+    ],
+)
+
+
+@pytest.mark.parametrize(("answer", "right"), [("(B)", True), ("(C)", True), ("(A)", False), ("(B) or (C)", False)])
+def test_any_of_several_right_options_is_correct(answer: str, right: bool) -> None:
+    assert grade(f"So the answer is {answer}.", GRE).strict_correct is right
+    assert is_correct(
+        "Over time they might have undergone a change in how they regulate body temperature.", GRE
+    )  # an alternative named by its text
+
+
+def test_alternatives_of_other_formats_count_too() -> None:
+    both = NAVIGATE.model_copy(update={"alternatives": ["Yes"]})
+    assert is_correct("yes", both) and is_correct("No", both)
+    assert not is_correct("yes", NAVIGATE)

@@ -3,18 +3,21 @@
 Two extraction rules are reported side by side:
 
 * strict: only the answer stated right after "the answer is" (its last occurrence), else None;
-* flexible: the strict answer when there is one, else a fallback per answer format (the last "(X)" option,
-  the last whole-word label, the last number, the last non-empty line).
+* flexible: what the output states after its last "the answer is", exactly as strict reads it; only an output
+  with no answer phrase at all gets a fallback per answer format (the last "(X)" option, the last whole-word
+  label, the last number, the last non-empty line). A stated hedge ("(A) or (B)") or a stated option that
+  does not exist ("(E)" of four) stays wrong: the fallback never overrides what the output says.
 
 Every answer goes through `normalize_answer`, and a prediction is correct only when its normalised form equals
-the normalised gold answer exactly: never by substring or suffix matching, which scores "20" right for "-20"
-and "valid" right for "invalid".
+a normalised gold answer (`Example.answer` or one of `Example.alternatives`) exactly: never by substring or
+suffix matching, which scores "20" right for "-20" and "valid" right for "invalid".
+
+Options are labelled (A)..(Z), then (AA), (AB), .. (see `option_label`).
 """
 
 from __future__ import annotations
 
 import re
-import string
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -41,15 +44,18 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 
 # --- per-format patterns ---------------------------------------------------------------------------------------
 
-# The whole answer is one option letter: "(B)", "B", "B)", "(b)", "(B.)", "[B]", "Option B", "choice (B)".
-_LETTER_ONLY = re.compile(r"(?:(?:option|choice)\s*)?[(\[]?\s*([A-Za-z])\s*\.?\s*[)\]]?", re.IGNORECASE)
-# The answer starts with a bracketed letter followed by the option text: "(A) 05/01/2021".
-_LEADING_LETTER = re.compile(r"[(\[]([A-Za-z])[)\]](?!\w)")
-_BRACKETED_LETTER_ANY = re.compile(r"[(\[]([A-Za-z])[)\]]")
+# An option label is one or two letters: questions with more than 26 options go on (AA), (AB), ...
+# The whole answer is one option label: "(B)", "B", "B)", "(b)", "(B.)", "[B]", "Option B", "choice (AB)".
+_LABEL_ONLY = re.compile(
+    r"(?:(?:option|choice)\s*)?(?P<open>[(\[])?\s*(?P<label>[A-Za-z]{1,2})\s*\.?\s*[)\]]?", re.IGNORECASE
+)
+# The answer starts with a bracketed label followed by the option text: "(A) 05/01/2021".
+_LEADING_LABEL = re.compile(r"[(\[]([A-Za-z]{1,2})[)\]](?!\w)")
+_BRACKETED_LABEL_ANY = re.compile(r"[(\[]([A-Za-z]{1,2})[)\]]")
 # In free reasoning only upper-case letters count, so "apple(s)" or "(a) first step" are not read as options.
-_BRACKETED_OPTION = re.compile(r"\(([A-Z])\)")
-# Stored option texts may carry their letter ("(A) 05/01/2021"); compare without it.
-_OPTION_PREFIX = re.compile(r"^\s*\([A-Z]\)\s*")
+_BRACKETED_OPTION = re.compile(r"\(([A-Z]{1,2})\)")
+# Stored option texts may carry their label ("(A) 05/01/2021"); compare without it.
+_OPTION_PREFIX = re.compile(r"^\s*\([A-Z]{1,2}\)\s*")
 
 _LABEL_SEPARATOR = re.compile(r"\s*[,;:(]|\s+[-\u2013\u2014]\s")
 
@@ -102,6 +108,23 @@ def strip_thinking(text: str) -> str:
     return text.strip()
 
 
+def option_label(index: int) -> str:
+    """The label of option `index` (0-based): "(A)".."(Z)", then "(AA)".."(AZ)", "(BA)", .. like spreadsheet columns.
+
+    Past Z the labels stay upper-case letters in brackets, as BBH-style questions show options, rather than
+    going on with "[", "\\" or lower-case letters: "(a)" would then name the 33rd option while every reader
+    (and this grader) takes a model's "(a)" for "(A)".
+    """
+    if index < 0:
+        raise ValueError(f"option index {index} is negative")
+    letters = ""
+    n = index + 1
+    while n:
+        n, rest = divmod(n - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return f"({letters})"
+
+
 def extract_strict(text: str, example: Example) -> str | None:
     """The normalised answer after the last "the answer is", or None if it is absent or not a valid answer."""
     stated = _answer_after_phrase(_prepare(text))
@@ -109,15 +132,19 @@ def extract_strict(text: str, example: Example) -> str | None:
 
 
 def extract_flexible(text: str, example: Example) -> str | None:
-    """The strict answer if there is one, else the format's fallback (last option, label, number or line)."""
-    strict = extract_strict(text, example)
-    if strict is not None:
-        return strict
+    """The stated answer when the output has an answer phrase (as strict), else the format's fallback.
+
+    The fallback (last option, label, number or line) applies only to outputs that never say "the answer is":
+    an output that states a hedge or a non-existent option has answered, wrongly, and must stay wrong.
+    """
     body = _prepare(text)
+    stated = _answer_after_phrase(body)
+    if stated is not None:
+        return normalize_answer(stated, example)
     fmt = example.answer_format
     if fmt == "choice":
-        letters = _letters(example)
-        found = [m.group(1) for m in _BRACKETED_OPTION.finditer(body) if m.group(1) in letters]
+        labels = set(_labels(example))
+        found = [m.group(1) for m in _BRACKETED_OPTION.finditer(body) if m.group(1) in labels]
         return f"({found[-1]})" if found else None
     if fmt == "label":
         return _last_label(body, example)
@@ -134,7 +161,7 @@ def extract_flexible(text: str, example: Example) -> str | None:
 def normalize_answer(answer: str, example: Example) -> str | None:
     """Canonical form of an answer for `example.answer_format`, or None if it is not a valid answer of it.
 
-    choice -> "(B)" (only letters among the example's options); label -> the label as written in `choices`;
+    choice -> "(B)" (only labels among the example's options); label -> the label as written in `choices`;
     number -> a canonical decimal string ("20.0" -> "20"); text -> whitespace-collapsed text without a final
     period, Dyck bracket sequences as space-separated brackets.
     """
@@ -154,19 +181,19 @@ def normalize_answer(answer: str, example: Example) -> str | None:
 
 
 def is_correct(predicted: str | None, example: Example) -> bool:
-    """Whether a prediction equals the gold answer after normalisation (exact equality, no partial credit).
+    """Whether a prediction equals a gold answer after normalisation (exact equality, no partial credit).
 
-    A gold answer that is not valid for its own format (e.g. "(E)" with four options) never matches.
+    The golds are `example.answer` and `example.alternatives` (several options can be right); a gold that is
+    not valid for its own format (e.g. "(E)" with four options) never matches.
     """
-    if predicted is None:
-        return False
-    pred = normalize_answer(predicted, example)
-    gold = normalize_answer(example.answer, example)
-    if pred is None or gold is None:
-        return False
-    if example.answer_format in ("label", "text"):
-        return pred.casefold() == gold.casefold()
-    return pred == gold
+    caseless = example.answer_format in ("label", "text")
+
+    def canonical(answer: str) -> str | None:
+        normalized = normalize_answer(answer, example)
+        return normalized.casefold() if normalized is not None and caseless else normalized
+
+    pred = None if predicted is None else canonical(predicted)
+    return pred is not None and any(canonical(gold) == pred for gold in (example.answer, *example.alternatives))
 
 
 @dataclass(frozen=True)
@@ -216,10 +243,9 @@ def _clean(answer: str) -> str:
     return s.strip("\"'“”‘’ ")
 
 
-def _letters(example: Example) -> str:
-    """Option letters that exist for this example; with no stored options any letter is allowed."""
-    n = len(example.choices)
-    return string.ascii_uppercase[:n] if n else string.ascii_uppercase
+def _labels(example: Example) -> list[str]:
+    """Option labels (without brackets) that exist for this example; with no stored options, any of A..Z."""
+    return [option_label(i)[1:-1] for i in range(len(example.choices) or 26)]
 
 
 def _key(text: str) -> str:
@@ -227,23 +253,25 @@ def _key(text: str) -> str:
 
 
 def _normalize_choice(answer: str, example: Example) -> str | None:
-    letters = _letters(example)
+    labels = _labels(example)
 
-    def option(letter: str) -> str | None:
-        letter = letter.upper()
-        return f"({letter})" if letter in letters else None
+    def option(label: str) -> str | None:
+        label = label.upper()
+        return f"({label})" if label in labels else None
 
-    if m := _LETTER_ONLY.fullmatch(answer):
-        return option(m.group(1))
-    if m := _LEADING_LETTER.match(answer):
+    m = _LABEL_ONLY.fullmatch(answer)
+    # Unbracketed, two letters are a label only in capitals: "an" or "no" is a word (maybe an option's text).
+    if m and (len(m.group("label")) == 1 or m.group("open") or m.group("label").isupper()):
+        return option(m.group("label"))
+    if m := _LEADING_LABEL.match(answer):
         # "(A) 05/01/2021" names A; "(A) or (B)" hedges between options and names none.
-        others = {x.upper() for x in _BRACKETED_LETTER_ANY.findall(answer[m.end() :])}
-        others &= set(letters) - {m.group(1).upper()}
+        others = {x.upper() for x in _BRACKETED_LABEL_ANY.findall(answer[m.end() :])}
+        others &= set(labels) - {m.group(1).upper()}
         return None if others else option(m.group(1))
     key = answer.casefold()
-    for letter, text in zip(letters, example.choices):
+    for label, text in zip(labels, example.choices):
         if _key(_OPTION_PREFIX.sub("", text)) == key:
-            return f"({letter})"
+            return f"({label})"
     return None
 
 

@@ -13,7 +13,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from .errors import RecordError
 
@@ -41,6 +49,16 @@ class Example(Record):
     choices: list[str] = Field(default_factory=list)
     task_description: str = ""
     split: str = "train"
+    # Other golds that are also right: BIG-bench items whose target_scores give several options full marks.
+    alternatives: list[str] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_alternatives(self, handler: SerializerFunctionWrapHandler) -> dict:
+        # Written only when there are some, so examples (and the stage hashes taken over them) stay as before.
+        data = handler(self)
+        if not self.alternatives:
+            data.pop("alternatives", None)
+        return data
 
 
 class Rationale(Record):

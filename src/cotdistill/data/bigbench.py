@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import CotdistillError
+from ..grading import option_label
 from ..paths import cache_dir
 from ..records import Example, atomic_write_text
 
@@ -178,12 +179,13 @@ def _task_json(source: str) -> dict:
 
 
 def lettered(question: str, options: list[str]) -> str:
-    lines = [f"({chr(ord('A') + i)}) {opt}" for i, opt in enumerate(options)]
+    """The question with its options listed as BBH shows them: "Options:\n(A) ..\n(B) .." (past Z: (AA), ..)."""
+    lines = [f"{option_label(i)} {opt}" for i, opt in enumerate(options)]
     return question.rstrip() + "\nOptions:\n" + "\n".join(lines)
 
 
 def _letter(index: int) -> str:
-    return f"({chr(ord('A') + index)})"
+    return option_label(index)
 
 
 def _best(target_scores: dict[str, float]) -> str:
@@ -387,8 +389,12 @@ def load_bbsub(
         rng = random.Random(f"bbsub:{seed}:{name}")
         candidates = [(i, e) for i, e in enumerate(task["examples"]) if e.get("target_scores")]
         for index, raw in _sample(candidates, max_per_task, rng):
-            options = [k.strip() for k in raw["target_scores"]]
-            right = _best(raw["target_scores"]).strip()
+            scores = raw["target_scores"]
+            options = [k.strip() for k in scores]
+            right = _best(scores).strip()
+            top = max(scores.values())
+            # Every option with the top score is right (a few items give full marks to several).
+            also_right = [k.strip() for k, v in scores.items() if v == top and k.strip() != right]
             rng.shuffle(options)
             out.append(
                 Example(
@@ -396,6 +402,7 @@ def load_bbsub(
                     task=name,
                     question=lettered(_with_prefix(task, raw["input"]), options),
                     answer=_letter(options.index(right)),
+                    alternatives=[_letter(options.index(o)) for o in also_right],
                     answer_format="choice",
                     choices=options,
                     task_description=task.get("description", "").strip(),
