@@ -3,12 +3,18 @@
 import json
 import math
 import random
+import shutil
+import subprocess
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from conftest import run_cli
 from cotdistill.errors import CotdistillError
+from cotdistill.evaluate import score
+from cotdistill.generation import Generated
+from cotdistill.records import Example
 from cotdistill.report import (
     Accuracy,
     Delta,
@@ -17,6 +23,7 @@ from cotdistill.report import (
     comparison_table,
     load_manifest,
     paired_bootstrap,
+    sample_outputs,
     write_manifest,
     write_report,
 )
@@ -34,16 +41,22 @@ def outcomes(correct):
     return {f"q{i}": c for i, c in enumerate(correct)}
 
 
-def reference_bootstrap(method, baseline, n_boot, seed):
-    """The documented procedure written out plainly: pure Python except for the shared RNG draws."""
+def reference_bootstrap(method, baseline, n_boot, seed, resample_seeds=True):
+    """The documented procedure written out plainly: pure Python except for the shared RNG draws.
+
+    resample_seeds=False is the question-only bootstrap (the same question draw for every seed, seeds fixed)."""
     seeds = sorted(set(method) & set(baseline))
     ids = sorted(set.intersection(*[set(method[s]) & set(baseline[s]) for s in seeds]))
-    per_q = [sum(int(method[s][q]) - int(baseline[s][q]) for s in seeds) / len(seeds) for q in ids]
+    d = [[int(method[s][q]) - int(baseline[s][q]) for q in ids] for s in seeds]
     rng = np.random.default_rng(seed)
     reps = []
     for _ in range(n_boot):
-        idx = rng.integers(0, len(ids), size=len(ids))
-        reps.append(sum(per_q[int(i)] for i in idx) / len(ids))
+        if resample_seeds and len(seeds) > 1:
+            drawn_seeds = [int(i) for i in rng.integers(0, len(seeds), size=len(seeds))]
+        else:
+            drawn_seeds = list(range(len(seeds)))
+        drawn_questions = [int(i) for i in rng.integers(0, len(ids), size=len(ids))]
+        reps.append(sum(d[s][q] for s in drawn_seeds for q in drawn_questions) / (len(seeds) * len(ids)))
     reps.sort()
 
     def percentile(p):  # linear interpolation between closest ranks
@@ -52,7 +65,7 @@ def reference_bootstrap(method, baseline, n_boot, seed):
         hi = min(lo + 1, len(reps) - 1)
         return reps[lo] + (pos - lo) * (reps[hi] - reps[lo])
 
-    return 100 * sum(per_q) / len(per_q), 100 * percentile(2.5), 100 * percentile(97.5)
+    return 100 * sum(map(sum, d)) / (len(seeds) * len(ids)), 100 * percentile(2.5), 100 * percentile(97.5)
 
 
 # -- the paired bootstrap -------------------------------------------------------------------------------------
@@ -97,15 +110,43 @@ def test_seedless_run_pairs_with_every_seed_and_nothing_shared_gives_no_delta():
     assert paired_bootstrap({0: outcomes([True])}, {1: outcomes([True])}) is None
 
 
+def test_seeds_that_disagree_in_sign_widen_the_interval_to_include_zero():
+    """The question-only bootstrap called +8.3 points significant although one seed of three loses 10: resampling
+    the seeds as well puts 0 inside the interval (a draw of that seed alone is 1 in 27)."""
+    baseline = {s: outcomes([i < 100 for i in range(200)]) for s in range(3)}
+    method = {0: outcomes([i < 140 for i in range(200)]),  # +20 points
+              1: outcomes([i < 130 for i in range(200)]),  # +15 points
+              2: outcomes([i < 80 for i in range(200)])}  # -10 points
+    question_only = reference_bootstrap(method, baseline, 2000, 0, resample_seeds=False)
+    assert question_only[1] > 0  # the old interval excluded 0
+    d = paired_bootstrap(method, baseline)
+    assert d.delta == pytest.approx(25 / 3) and d.per_seed == pytest.approx({0: 20.0, 1: 15.0, 2: -10.0})
+    assert d.low < 0 < d.high and not d.excludes_zero and "*" not in d.cell()
+    assert d.low < question_only[1] - 5  # wider by much more than question noise
+
+
+def test_one_seed_draws_questions_only_and_matches_the_question_only_bootstrap():
+    rng = random.Random(3)
+    method = {0: outcomes([rng.random() < 0.6 for _ in range(80)])}
+    baseline = {0: outcomes([rng.random() < 0.5 for _ in range(80)])}
+    d = paired_bootstrap(method, baseline, n_boot=400, seed=5)
+    expected = reference_bootstrap(method, baseline, 400, 5, resample_seeds=False)
+    assert (d.delta, d.low, d.high) == pytest.approx(expected, abs=1e-9)
+    assert d.cell().endswith("(CI over questions only)")
+
+
 # -- mean ± std and the table ---------------------------------------------------------------------------------
 
 
 def test_mean_std_formatting():
-    acc = accuracy_over_seeds([[True] * 5 + [False] * 5, [True] * 6 + [False] * 4, [True] * 7 + [False] * 3])
-    assert acc.cell() == "60.0 ± 10.0"
-    assert accuracy_over_seeds([[True, False]]).cell() == "50.0 ± –"
-    assert Accuracy(60.0, 1.0, 2, 10).cell(expected_seeds=3) == "60.0 ± 1.0 (2 of 3 seeds)"
-    assert Delta(3.14, -0.5, 6.0, 10, 3).cell() == "+3.1 [-0.5, +6.0]"
+    acc = accuracy_over_seeds({0: [True] * 5 + [False] * 5, 1: [True] * 6 + [False] * 4, 2: [True] * 7 + [False] * 3})
+    assert acc.cell() == "60.0 ± 10.0" and acc.per_seed == {0: 50.0, 1: 60.0, 2: 70.0}
+    assert accuracy_over_seeds({0: [True, False]}).cell() == "50.0 ± –"
+    assert Accuracy({0: 59.0, 1: 60.0, 2: 61.0}, 10).cell(expected_seeds=4) == "60.0 ± 1.0 (3 of 4 seeds)"
+    assert Delta(3.14, -0.5, 6.0, 10, {0: 2.0, 1: 4.28}).cell() == "+3.1 [-0.5, +6.0]"
+    one_seed = Delta(3.0, 1.0, 5.0, 10, {0: 3.0})
+    assert one_seed.cell() == "+3.0 [+1.0, +5.0] * (CI over questions only)"
+    assert one_seed.cell(expected_seeds=3) == "+3.0 [+1.0, +5.0] * (1 of 3 seeds; CI over questions only)"
 
 
 def make_results(seeds=(0, 1, 2), n=100):
@@ -132,6 +173,27 @@ def test_table_rows_have_means_deltas_counts_and_flags():
     assert edit[6] == "1,600–1,602" and std[6] == "800"
     assert teacher[1] == "–" and teacher[2] == "90.0 ± –" and teacher[6] == "–"
     assert "Δ IND vs std_cot [95% CI]" in c.header()
+
+
+def test_per_seed_table_lists_accuracy_and_delta_per_seed_in_seed_order():
+    results = [r for r in make_results() if not (r.method == "edit" and r.seed == 1)]
+    c = comparison_table(results)
+    header, body = c.per_seed_table()
+    assert header == ["method", "IND acc. per seed (0 / 1 / 2)", "OOD acc. per seed (0 / 1 / 2)",
+                      "Δ IND per seed (0 / 1 / 2)", "Δ OOD per seed (0 / 1 / 2)"]
+    std, edit, teacher = body
+    assert std == ["std_cot", "50.0 / 51.0 / 52.0", "40.0 / 40.0 / 40.0", "–", "–"]
+    assert edit == ["edit", "70.0 / – / 72.0", "40.0 / – / 40.0", "+20.0 / – / +20.0", "+0.0 / – / +0.0"]
+    assert teacher == ["teacher", "90.0", "–", "+40.0 / +39.0 / +38.0", "–"]  # one run, Δ per baseline seed
+    md = c.to_markdown()
+    assert "| edit | 70.0 / – / 72.0 |" in md and "resamples the paired seeds, then the questions" in md
+    data = c.to_dict()
+    assert data["seeds"] == [0, 1, 2]
+    assert data["rows"][2]["delta"]["IND"]["per_seed"] == [{"seed": 0, "delta": 40.0}, {"seed": 1, "delta": 39.0},
+                                                           {"seed": 2, "delta": 38.0}]
+    assert data["rows"][1]["accuracy"]["IND"]["per_seed"] == [{"seed": 0, "accuracy": 70.0},
+                                                              {"seed": 2, "accuracy": 72.0}]
+    assert data["rows"][1]["delta"]["IND"]["interval_covers"] == "seeds and questions"
 
 
 def test_a_method_missing_a_seed_is_averaged_over_the_seeds_it_has_and_paired_on_shared_ones():
@@ -195,13 +257,74 @@ def test_report_writes_png_html_markdown_and_json_with_the_table_values(tmp_path
     assert not list((tmp_path / "report").glob(".*.tmp"))  # atomic writes leave no temporaries
 
 
+def scored_results(seeds=(0, 1), n=30):
+    """Predictions made by evaluate.score on lab-like questions: std_cot right on even ids (and on ids below
+    twice the seed), edit on all."""
+    examples = [Example(id=f"lab/web/{i}", task="web", question=f"Question {i}: does Ann <tell> the truth?",
+                        answer="Yes", answer_format="text") for i in range(n)]
+
+    def run(method, seed, right):
+        records = [score(e, [Generated(f"{method} seed {seed} reasons on {i}. So the answer is "
+                                       f"{'Yes' if right(i, seed) else 'No'}.", "stop", 9)])
+                   for i, e in enumerate(examples)]
+        return RunResult(method, seed, "IND", records)
+
+    return [run(m, s, right) for s in seeds for m, right in (("std_cot", lambda i, s: i % 2 == 0 or i < 2 * s),
+                                                             ("edit", lambda i, s: True))]
+
+
+def test_sampled_questions_are_seeded_shared_by_every_method_and_shown_side_by_side(tmp_path):
+    results = scored_results()
+    samples = sample_outputs(results, ["std_cot", "edit"], n=5, sample_seed=1)
+    assert len(samples) == 5 and [q.id for q in samples] == sorted(q.id for q in samples)
+    assert samples == sample_outputs(results, ["std_cot", "edit"], n=5, sample_seed=1)  # reproducible
+    assert [q.id for q in samples] != [q.id for q in sample_outputs(results, ["std_cot", "edit"], 5, 2)]
+    assert all(q.answers["edit"][0] == 0 for q in samples)  # the first seed by default
+    assert all(q.answers["edit"][0] == 1 for q in sample_outputs(results, ["edit"], 5, 1, run_seed=1))
+
+    _, files = write_report(results, tmp_path, n_boot=50, n_samples=4, sample_seed=1)
+    page = files.html.read_text()
+    shown = sample_outputs(results, ["std_cot", "edit"], n=4, sample_seed=1)
+    assert page.count("<details") == 4
+    for q in shown:
+        number = q.id.rsplit("/", 1)[1]
+        assert f"Question {number}: does Ann &lt;tell&gt; the truth?" in page  # the question, escaped
+        assert f"edit seed 0 reasons on {number}. So the answer is Yes." in page
+        right = int(number) % 2 == 0
+        assert f"{q.id} — strict: std_cot {'✓' if right else '✗'} · edit ✓</summary>" in page
+    assert "gold: <b>Yes</b>" in page
+    assert "<details" not in write_report(results, tmp_path / "none", n_boot=50, n_samples=0)[1].html.read_text()
+
+
+def test_report_html_renders_in_headless_chromium(tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium); the HTML is checked as text elsewhere")
+    comparison, files = write_report(scored_results(seeds=(0, 1, 2)), tmp_path / "report", n_boot=50, n_samples=3)
+    profile = tmp_path / "profile"
+    done = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0", "--dump-dom",
+         files.html.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    assert "Uncaught" not in done.stderr and "Refused to" not in done.stderr  # no script or policy error
+    assert "<h1>cotdistill: method comparison</h1>" in dom  # the page parsed and rendered, not an empty body
+    assert dom.count("<table>") == 8  # two metrics × (table + per seed), the per-task breakdown, 3 samples
+    assert ">50.0 / 53.3 / 56.7</td>" in dom  # per-seed accuracy of std_cot
+    assert ">+50.0 / +46.7 / +43.3</td>" in dom  # per-seed Δ of edit
+    assert f">{comparison.cells()[1][3]}</td>" in dom  # edit's Δ with its interval
+    assert 'id="outputs"' in dom and dom.count("<details") == 3
+
+
 def write_run_files(root, results):
     out = []
     for r in results:
         path = root / r.method / f"seed{r.seed}" / r.split / "predictions.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(json.dumps(row) + "\n" for row in r.predictions))
-        out.append(RunResult(r.method, r.seed, r.split, path, r.n_sequences, 12.5 if r.seed is not None else None))
+        out.append(replace(r, predictions=path, wall_time_s=12.5 if r.seed is not None else None))
     return out
 
 
@@ -222,6 +345,20 @@ def test_manifest_round_trip_and_the_report_command(tmp_path):
     report = tmp_path / "runs" / "report"
     assert (report / "report.html").stat().st_size > 0 and (report / "accuracy.png").stat().st_size > 0
     assert json.loads((report / "comparison.json").read_text())["flexible"]["baseline"] == "std_cot"
+
+
+def test_selected_checkpoints_travel_through_the_manifest_into_the_per_seed_table(tmp_path):
+    selected = {0: {"epoch": 2, "stage": "sft", "val_acc": 71.0}, 1: "last epoch"}
+    results = [r if r.method != "edit" else replace(r, selected=selected[r.seed])
+               for r in write_run_files(tmp_path / "runs", make_results(seeds=(0, 1)))]
+    manifest = tmp_path / "runs" / "results.json"
+    write_manifest(manifest, results)
+    _, back = load_manifest(manifest)
+    assert [r.selected for r in back] == [r.selected for r in results]
+    header, body = comparison_table(back).per_seed_table()
+    assert header[-1] == "selected checkpoint per seed (0 / 1)"
+    assert body[1][-1] == "epoch=2, stage=sft, val_acc=71.0 / last epoch" and body[0][-1] == "–"
+    assert "selected" not in comparison_table(make_results()).per_seed_table()[0][-1]  # absent: no column
 
 
 @pytest.mark.parametrize("runs, field", [

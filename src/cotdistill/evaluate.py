@@ -44,6 +44,7 @@ def score(example: Example, generations: Sequence[Generated]) -> dict:
         "id": example.id,
         "task": example.task,
         "benchmark": benchmark_of(example),
+        "question": example.question,  # so a report can show it beside each method's output
         "gold": example.answer,
         "output": generations[0].text,
         "finish_reason": generations[0].finish_reason,

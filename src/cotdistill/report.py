@@ -6,17 +6,21 @@ can be rebuilt at any time from a results manifest without retraining: `cotdisti
 Accuracy is in percent. "mean ± std" is over seeds: the mean of the per-seed accuracies and their sample
 standard deviation (ddof 1); with one seed the std is shown as "–".
 
-The paired bootstrap for Δ (method minus baseline, in accuracy points), per split:
-1. Seeds: those both the method and the baseline have. A run without a seed (the teacher) pairs with every
-   seed of the other side.
-2. Questions: the ids present in every one of those runs of both sides, sorted.
-3. d[s, q] = correct_method(s, q) - correct_baseline(s, q), in {-1, 0, 1}; m[q] = mean of d[s, q] over seeds.
-   Δ = mean of m[q] over questions, i.e. the mean over seeds of the per-seed accuracy differences.
-4. rng = numpy.random.default_rng(bootstrap_seed); for each of B replicates (default 2000), draw n question
-   indices with replacement, `rng.integers(0, n, size=n)`, and take the mean of m over them. The same draw
-   serves every seed, so the pairing by question and by seed is kept; seeds themselves are not resampled.
+The paired bootstrap for Δ (method minus baseline, in accuracy points), per split, covers both sources of
+variation, the seeds and the questions:
+1. Seeds: those both the method and the baseline have (k of them). A run without a seed (the teacher) pairs
+   with every seed of the other side.
+2. Questions: the ids present in every one of those runs of both sides, sorted (n of them).
+3. d[s, q] = correct_method(s, q) - correct_baseline(s, q), in {-1, 0, 1}. Per-seed Δ = mean of d[s, :];
+   Δ = mean of d over seeds and questions (= the mean of the per-seed Δ).
+4. rng = numpy.random.default_rng(bootstrap_seed); for each of B replicates (default 2000): when k > 1, draw
+   k seed indices with replacement, `rng.integers(0, k, size=k)`; then draw n question indices with
+   replacement, `rng.integers(0, n, size=n)`; the replicate is the mean of d over the drawn seeds × the drawn
+   questions (each drawn seed row at the drawn question columns: pairing by seed and by question is kept).
+   Seeds and questions are crossed (every seed answers the same questions), so both are resampled
+   independently, each with replacement.
 5. The 95% interval is the 2.5th and 97.5th percentiles of the B replicates (numpy's linear interpolation).
-   It is flagged (*) when it excludes 0.
+   It is flagged (*) when it excludes 0. With one seed, step 4 draws questions only, and the cell says so.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -45,6 +49,7 @@ TEACHER = "teacher"
 MANIFEST_NAME = "results.json"
 SPLIT_ORDER = ("IND", "OOD")  # these come first, in this order; other split labels follow alphabetically
 DASH = "–"
+Seed = int | None  # None: a run without a seed (the teacher)
 
 
 class PredictionRow(BaseModel):
@@ -57,6 +62,12 @@ class PredictionRow(BaseModel):
     benchmark: str = ""
     strict_correct: bool
     flexible_correct: bool
+    # shown in the side-by-side outputs only; older predictions files lack the question
+    question: str = ""
+    gold: str = ""
+    output: str = ""
+    strict: str | None = None
+    flexible: str | None = None
 
     def correct(self, metric: Metric) -> bool:
         return self.strict_correct if metric == "strict" else self.flexible_correct
@@ -86,6 +97,8 @@ class RunResult:
     """One evaluated run: a method trained with one seed, evaluated on one split ("IND", "OOD", ...).
 
     `predictions` is a predictions.jsonl path or its rows; `seed` is None for runs without seeds (the teacher).
+    `selected` says which checkpoint was evaluated when a validation split chose it: free text or a dict such as
+    {"epoch": 2, "stage": "sft", "val_acc": 71.0}.
     """
 
     method: str
@@ -94,6 +107,7 @@ class RunResult:
     predictions: str | os.PathLike | Sequence[Mapping | PredictionRow]
     n_sequences: int | None = None
     wall_time_s: float | None = None
+    selected: str | Mapping[str, object] | None = None
 
     def rows(self) -> list[PredictionRow]:
         if isinstance(self.predictions, (str, os.PathLike)):
@@ -109,7 +123,7 @@ class RunResult:
         return replace(self, predictions=tuple(self.rows()))
 
 
-Runs = dict[tuple[str, str], dict[int | None, list[PredictionRow]]]  # (method, split) -> seed -> rows
+Runs = dict[tuple[str, str], dict[Seed, list[PredictionRow]]]  # (method, split) -> seed -> rows
 
 
 def _collect(results: Sequence[RunResult]) -> Runs:
@@ -141,39 +155,53 @@ def _ordered_methods(results: Sequence[RunResult], baseline: str | None) -> list
 
 @dataclass(frozen=True)
 class Accuracy:
-    """Accuracy in percent over seeds: mean, sample std (None with one seed), and how many seeds it has."""
+    """Accuracy in percent per seed (None: a run without a seed), summarised as mean and sample std over seeds."""
 
-    mean: float
-    std: float | None
-    n_seeds: int
+    per_seed: dict[Seed, float]
     n_questions: int
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(list(self.per_seed.values())))
+
+    @property
+    def std(self) -> float | None:  # None with one seed
+        return float(np.std(list(self.per_seed.values()), ddof=1)) if len(self.per_seed) > 1 else None
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.per_seed)
 
     def cell(self, expected_seeds: int = 0) -> str:
         std = DASH if self.std is None else f"{self.std:.1f}"
-        return f"{self.mean:.1f} ± {std}{_fewer_seeds(self.n_seeds, expected_seeds)}"
+        return f"{self.mean:.1f} ± {std}{_marks(self.n_seeds, expected_seeds)}"
 
 
-def _fewer_seeds(n_seeds: int, expected: int) -> str:
-    """A visible mark on a cell computed from fewer seeds than the comparison has."""
-    return f" ({n_seeds} of {expected} seeds)" if 0 < n_seeds < expected else ""
+def _marks(n_seeds: int, expected: int, *extra: str) -> str:
+    """Visible marks on a cell: computed from fewer seeds than the comparison has, and any extra remark."""
+    parts = ([f"{n_seeds} of {expected} seeds"] if 0 < n_seeds < expected else []) + list(extra)
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
-def accuracy_over_seeds(per_seed: Sequence[Sequence[bool]]) -> Accuracy:
-    """Mean and sample std over seeds of each seed's accuracy (per_seed: one list of outcomes per seed)."""
-    accs = [100.0 * sum(o) / len(o) for o in per_seed]
-    std = float(np.std(accs, ddof=1)) if len(accs) > 1 else None
-    return Accuracy(float(np.mean(accs)), std, len(accs), max(len(o) for o in per_seed))
+def accuracy_over_seeds(per_seed: Mapping[Seed, Sequence[bool]]) -> Accuracy:
+    """Each seed's accuracy (per_seed: seed -> that run's outcomes), with mean and sample std over seeds."""
+    return Accuracy({s: 100.0 * sum(o) / len(o) for s, o in per_seed.items()},
+                    max(len(o) for o in per_seed.values()))
 
 
 @dataclass(frozen=True)
 class Delta:
-    """Method minus baseline in accuracy points, with the paired bootstrap's 95% interval."""
+    """Method minus baseline in accuracy points: overall, per paired seed, and the bootstrap's 95% interval."""
 
     delta: float
     low: float
     high: float
     n_questions: int
-    n_seeds: int
+    per_seed: dict[Seed, float]
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.per_seed)
 
     @property
     def excludes_zero(self) -> bool:
@@ -181,15 +209,16 @@ class Delta:
 
     def cell(self, expected_seeds: int = 0) -> str:
         flag = " *" if self.excludes_zero else ""
-        seeds = _fewer_seeds(self.n_seeds, expected_seeds)
-        return f"{self.delta:+.1f} [{self.low:+.1f}, {self.high:+.1f}]{flag}{seeds}"
+        questions_only = ("CI over questions only",) if self.n_seeds == 1 else ()
+        return f"{self.delta:+.1f} [{self.low:+.1f}, {self.high:+.1f}]{flag}" \
+               f"{_marks(self.n_seeds, expected_seeds, *questions_only)}"
 
 
-def _seed_key(seed: int | None) -> tuple[bool, int]:
+def _seed_key(seed: Seed) -> tuple[bool, int]:
     return seed is not None, seed or 0
 
 
-Outcomes = Mapping[int | None, Mapping[str, bool]]  # seed -> question id -> correct
+Outcomes = Mapping[Seed, Mapping[str, bool]]  # seed -> question id -> correct
 
 
 def paired_bootstrap(method: Outcomes, baseline: Outcomes, n_boot: int = 2000, seed: int = 0) -> Delta | None:
@@ -210,14 +239,18 @@ def paired_bootstrap(method: Outcomes, baseline: Outcomes, n_boot: int = 2000, s
     if not ids:
         return None
     d = np.array([[float(m[q]) - float(b[q]) for q in ids] for m, b in sides])
-    per_question = d.mean(axis=0)
-    n = len(ids)
+    k, n = d.shape
     rng = np.random.default_rng(seed)
     replicates = np.empty(n_boot)
-    for i in range(n_boot):  # one draw of n indices per replicate; about 0.1 s for B=2000, n=1300
-        replicates[i] = per_question[rng.integers(0, n, size=n)].mean()
+    seed_counts = np.ones(k)
+    for i in range(n_boot):  # counts of each drawn seed and question: c·d·w/(k·n) is the mean of the draw
+        if k > 1:
+            seed_counts = np.bincount(rng.integers(0, k, size=k), minlength=k)
+        question_counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
+        replicates[i] = seed_counts @ d @ question_counts / (k * n)
     low, high = np.percentile(replicates, [2.5, 97.5])
-    return Delta(100 * float(per_question.mean()), 100 * float(low), 100 * float(high), n, len(seeds))
+    per_seed = {s: 100 * float(row.mean()) for s, row in zip(seeds, d)}
+    return Delta(100 * float(d.mean()), 100 * float(low), 100 * float(high), n, per_seed)
 
 
 # -- the comparison table ------------------------------------------------------------------------------------
@@ -226,11 +259,12 @@ def paired_bootstrap(method: Outcomes, baseline: Outcomes, n_boot: int = 2000, s
 @dataclass(frozen=True)
 class ComparisonRow:
     method: str
-    seeds: tuple[int | None, ...]
+    seeds: tuple[Seed, ...]
     accuracy: dict[str, Accuracy]  # split -> accuracy over seeds (absent: no run on that split)
     delta: dict[str, Delta]  # split -> Δ vs the baseline (absent: no baseline, or nothing shared)
     n_sequences: tuple[int, ...]
     wall_time_s: tuple[float, ...]
+    selected: dict[Seed, str | Mapping[str, object]] = field(default_factory=dict)  # seed -> selected checkpoint
 
 
 @dataclass(frozen=True)
@@ -240,10 +274,14 @@ class Comparison:
     metric: Metric
     baseline: str | None  # None when the requested baseline is not among the methods
     requested_baseline: str | None
-    expected_seeds: int  # the number of distinct seeds over all runs: fewer in a cell is flagged
+    seeds: list[int]  # the distinct seeds over all runs: a cell with fewer is flagged; per-seed values follow them
     n_boot: int
     boot_seed: int
     breakdown: dict[str, dict[str, dict[str, Accuracy]]] = field(default_factory=dict)  # split -> task -> method
+
+    @property
+    def expected_seeds(self) -> int:
+        return len(self.seeds)
 
     def header(self) -> list[str]:
         cols = ["method", "seeds"] + [f"{s} {self.metric} acc. (mean ± std)" for s in self.splits]
@@ -269,12 +307,42 @@ class Comparison:
             out.append(row)
         return out
 
+    def per_seed_table(self) -> tuple[list[str], list[list[str]]]:
+        """One row per method; each cell lists a value per seed, in the order of `seeds`, "–" where missing.
+
+        A seedless run (the teacher) has one accuracy; its Δ is per seed of the baseline."""
+        order = " / ".join(map(str, self.seeds)) or DASH
+        header = ["method"] + [f"{s} acc. per seed ({order})" for s in self.splits]
+        if self.baseline:
+            header += [f"Δ {s} per seed ({order})" for s in self.splits]
+        selected = any(r.selected for r in self.rows)
+        if selected:
+            header.append(f"selected checkpoint per seed ({order})")
+        body = []
+        for r in self.rows:
+            row = [r.method] + [self._by_seed(r.accuracy[s].per_seed, "{:.1f}") if s in r.accuracy else DASH
+                                for s in self.splits]
+            if self.baseline:
+                row += [self._by_seed(r.delta[s].per_seed, "{:+.1f}") if s in r.delta else DASH
+                        for s in self.splits]
+            if selected:
+                row.append(self._by_seed({s: _selected_text(v) for s, v in r.selected.items()}, "{}")
+                           if r.selected else DASH)
+            body.append(row)
+        return header, body
+
+    def _by_seed(self, values: Mapping[Seed, object], fmt: str) -> str:
+        if list(values) == [None]:
+            return fmt.format(values[None])
+        return " / ".join(fmt.format(values[s]) if s in values else DASH for s in self.seeds)
+
     def notes(self) -> list[str]:
         notes = []
         if self.baseline:
             notes.append(f"Δ: accuracy points vs {self.baseline}, paired by question and seed; 95% interval from a "
-                         f"bootstrap over questions (B={self.n_boot}, seed {self.boot_seed}); "
-                         "* marks an interval that excludes 0.")
+                         f"two-level bootstrap that resamples the paired seeds, then the questions, each with "
+                         f"replacement (B={self.n_boot}, seed {self.boot_seed}); * marks an interval that excludes "
+                         "0. With one seed the interval covers question sampling only.")
             base = next(r for r in self.rows if r.method == self.baseline)
             for r in self.rows:
                 for s, d in r.delta.items():
@@ -299,26 +367,38 @@ class Comparison:
         return header, body
 
     def to_markdown(self) -> str:
-        return "\n\n".join([markdown_table(self.header(), self.cells())] + [f"_{n}_" for n in self.notes()])
+        return "\n\n".join([markdown_table(self.header(), self.cells()), markdown_table(*self.per_seed_table())]
+                           + [f"_{n}_" for n in self.notes()])
 
     def to_dict(self) -> dict:
         def acc(a: Accuracy) -> dict:
-            return {"mean": a.mean, "std": a.std, "n_seeds": a.n_seeds, "n_questions": a.n_questions}
+            return {"mean": a.mean, "std": a.std, "n_seeds": a.n_seeds, "n_questions": a.n_questions,
+                    "per_seed": [{"seed": s, "accuracy": v} for s, v in a.per_seed.items()]}
 
         def dlt(d: Delta) -> dict:
             return {"delta": d.delta, "low": d.low, "high": d.high, "excludes_zero": d.excludes_zero,
-                    "n_questions": d.n_questions, "n_seeds": d.n_seeds}
+                    "n_questions": d.n_questions, "n_seeds": d.n_seeds,
+                    "interval_covers": "seeds and questions" if d.n_seeds > 1 else "questions",
+                    "per_seed": [{"seed": s, "delta": v} for s, v in d.per_seed.items()]}
 
         return {
-            "metric": self.metric, "baseline": self.baseline, "splits": self.splits,
-            "bootstrap": {"replicates": self.n_boot, "seed": self.boot_seed},
+            "metric": self.metric, "baseline": self.baseline, "splits": self.splits, "seeds": self.seeds,
+            "bootstrap": {"replicates": self.n_boot, "seed": self.boot_seed, "resamples": ["seeds", "questions"]},
             "rows": [{"method": r.method, "seeds": list(r.seeds),
                       "accuracy": {s: acc(a) for s, a in r.accuracy.items()},
                       "delta": {s: dlt(d) for s, d in r.delta.items()},
+                      "selected": [{"seed": s, "selected": v} for s, v in r.selected.items()],
                       "n_sequences": list(r.n_sequences), "wall_time_s": list(r.wall_time_s)} for r in self.rows],
             "tasks": {s: {t: {m: acc(a) for m, a in pm.items()} for t, pm in tasks.items()}
                       for s, tasks in self.breakdown.items()},
         }
+
+
+def _selected_text(selected: str | Mapping[str, object]) -> str:
+    """{"epoch": 2, "stage": "sft"} -> "epoch=2, stage=sft"; text stays as it is."""
+    if isinstance(selected, str):
+        return selected
+    return ", ".join(f"{k}={v}" for k, v in selected.items())
 
 
 def comparison_table(results: Sequence[RunResult], baseline: str | None = "std_cot", metric: Metric = "strict",
@@ -339,7 +419,7 @@ def comparison_table(results: Sequence[RunResult], baseline: str | None = "std_c
     rows = []
     for m in methods:
         mine = [r for r in results if r.method == m]
-        accuracy = {s: accuracy_over_seeds([list(o.values()) for o in outcomes[(m, s)].values()])
+        accuracy = {s: accuracy_over_seeds({seed: list(o.values()) for seed, o in outcomes[(m, s)].items()})
                     for s in splits if (m, s) in outcomes}
         delta = {}
         if present and m != present:
@@ -349,16 +429,18 @@ def comparison_table(results: Sequence[RunResult], baseline: str | None = "std_c
                     if d is not None:
                         delta[s] = d
         seeds = sorted({r.seed for r in mine}, key=_seed_key)
+        selected = {r.seed: r.selected for r in sorted(mine, key=lambda r: _seed_key(r.seed))
+                    if r.selected is not None}
         rows.append(ComparisonRow(m, tuple(seeds), accuracy, delta, _per_seed(mine, "n_sequences"),
-                                  _per_seed(mine, "wall_time_s")))
-    expected = len({r.seed for r in results if r.seed is not None})
-    return Comparison(rows, splits, metric, present, baseline, expected, n_boot, boot_seed,
+                                  _per_seed(mine, "wall_time_s"), selected))
+    all_seeds = sorted({r.seed for r in results if r.seed is not None})
+    return Comparison(rows, splits, metric, present, baseline, all_seeds, n_boot, boot_seed,
                       _breakdown(runs, splits, methods, metric))
 
 
 def _per_seed(runs: Sequence[RunResult], attr: str) -> tuple:
     """One value per seed: training happens once per (method, seed), so any split's run may carry it."""
-    values: dict[int | None, float] = {}
+    values: dict[Seed, float] = {}
     for r in runs:
         if getattr(r, attr) is not None:
             values.setdefault(r.seed, getattr(r, attr))
@@ -371,13 +453,10 @@ def _breakdown(runs: Runs, splits: list[str], methods: list[str], metric: Metric
     for s in splits:
         tasks: dict[str, dict[str, Accuracy]] = {}
         for m in methods:
-            per_task: dict[str, list[list[bool]]] = {}
-            for rows in runs.get((m, s), {}).values():
-                grouped: dict[str, list[bool]] = {}
+            per_task: dict[str, dict[Seed, list[bool]]] = {}
+            for seed, rows in runs.get((m, s), {}).items():
                 for p in rows:
-                    grouped.setdefault(p.task_key, []).append(p.correct(metric))
-                for task, outcomes in grouped.items():
-                    per_task.setdefault(task, []).append(outcomes)
+                    per_task.setdefault(p.task_key, {}).setdefault(seed, []).append(p.correct(metric))
             for task, per_seed in per_task.items():
                 tasks.setdefault(task, {})[m] = accuracy_over_seeds(per_seed)
         out[s] = dict(sorted(tasks.items()))
@@ -448,23 +527,93 @@ def bar_plot(comparison: Comparison) -> bytes:
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em}
 td{text-align:right;font-variant-numeric:tabular-nums}td.l{text-align:left}th{background:#f3f3f3}
-.note{color:#555;font-size:.9em}img{max-width:100%}"""
+.note{color:#555;font-size:.9em}img{max-width:100%}summary{cursor:pointer;padding:.2em 0}
+.text{white-space:pre-wrap;text-align:left;font-family:ui-monospace,monospace;font-size:.85em;max-width:60em}
+.right{color:#1a7f37}.wrong{color:#b42318}"""
 
 
-def render_html(comparisons: Sequence[Comparison], png: bytes, title: str) -> str:
-    """A self-contained page: the first comparison's table, the plot (inline base64), the other metrics'
-    tables, and the first comparison's per-task breakdown."""
-    main, *others = comparisons
+@dataclass(frozen=True)
+class SampledQuestion:
+    """One question and each method's prediction on it, from one run per method (`answers`: method -> seed, row)."""
+
+    split: str
+    id: str
+    answers: dict[str, tuple[Seed, PredictionRow]]
+
+
+def sample_outputs(results: Sequence[RunResult], methods: Sequence[str], n: int = 10, sample_seed: int = 0,
+                   run_seed: int | None = None) -> list[SampledQuestion]:
+    """Per split, n question ids drawn without replacement (numpy generator seeded by sample_seed, the same for
+    every split) from those every method's shown run answered; shown in id order.
+
+    The shown run of a method is its run with `run_seed` when it has one, else its first seed (the teacher: its
+    only run)."""
+    if n < 0:
+        raise CotdistillError(f"the number of sampled questions must be at least 0, got {n}")
+    runs = _collect(results)
+    out = []
+    for split in _ordered_splits({r.split for r in results}):
+        shown: dict[str, tuple[Seed, dict[str, PredictionRow]]] = {}
+        for m in methods:
+            per_seed = runs.get((m, split))
+            if per_seed:
+                seed = run_seed if run_seed in per_seed else min(per_seed, key=_seed_key)
+                shown[m] = (seed, {p.id: p for p in per_seed[seed]})
+        ids = sorted(set.intersection(*(set(rows) for _, rows in shown.values())))
+        picked = np.random.default_rng(sample_seed).choice(len(ids), size=min(n, len(ids)), replace=False)
+        out += [SampledQuestion(split, ids[i], {m: (seed, rows[ids[i]]) for m, (seed, rows) in shown.items()})
+                for i in sorted(picked)]
+    return out
+
+
+def _grade(answer: str | None, correct: bool) -> str:
+    mark = "<span class=\"right\">✓</span>" if correct else "<span class=\"wrong\">✗</span>"
+    return f"{html.escape(answer) if answer is not None else '(none)'} {mark}"
+
+
+def render_side_by_side(samples: Sequence[SampledQuestion], metric: Metric) -> str:
+    """One collapsible block per question: the question, the gold answer, each method's output and grades."""
+    parts = []
+    for q in samples:
+        first = next(iter(q.answers.values()))[1]
+        marks = " · ".join(f"{html.escape(m)} {'✓' if row.correct(metric) else '✗'}"
+                           for m, (_, row) in q.answers.items())
+        body = "".join(
+            f"<tr><td class=\"l\">{html.escape(m)} (seed {DASH if seed is None else seed})</td>"
+            f"<td>{_grade(row.strict, row.strict_correct)}</td><td>{_grade(row.flexible, row.flexible_correct)}</td>"
+            f"<td class=\"text\">{html.escape(row.output)}</td></tr>\n" for m, (seed, row) in q.answers.items())
+        question = html.escape(first.question) if first.question else "(the predictions do not record the question)"
+        parts.append(
+            f"<details class=\"sample\"><summary>{html.escape(q.split)} · {html.escape(first.task_key)} · "
+            f"{html.escape(q.id)} — {metric}: {marks}</summary>\n<div class=\"text\">{question}</div>\n"
+            f"<p>gold: <b>{html.escape(first.gold)}</b></p>\n<table><thead><tr><th>method (seed)</th>"
+            f"<th>strict answer</th><th>flexible answer</th><th>output</th></tr></thead>\n<tbody>\n{body}"
+            "</tbody></table></details>")
+    return "\n".join(parts)
+
+
+def render_html(comparisons: Sequence[Comparison], png: bytes, title: str,
+                samples: Sequence[SampledQuestion] = ()) -> str:
+    """A self-contained page: per metric the table, its per-seed values and notes (the plot after the first),
+    the first comparison's per-task breakdown, and the sampled questions' outputs side by side."""
+    main = comparisons[0]
     parts = [f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
-             f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
-             f"<h2>{html.escape(main.metric)} accuracy</h2>", html_table(main.header(), main.cells())]
-    parts += [f"<p class=\"note\">{html.escape(n)}</p>" for n in main.notes()]
-    parts.append(f"<img alt=\"{html.escape(main.metric)} accuracy by method and split\" "
-                 f"src=\"data:image/png;base64,{base64.b64encode(png).decode('ascii')}\">")
-    for c in others:
-        parts += [f"<h2>{html.escape(c.metric)} accuracy</h2>", html_table(c.header(), c.cells())]
+             f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
+    for c in comparisons:
+        parts += [f"<h2>{html.escape(c.metric)} accuracy</h2>", html_table(c.header(), c.cells()),
+                  f"<h3>{html.escape(c.metric)} accuracy per seed</h3>", html_table(*c.per_seed_table())]
+        parts += [f"<p class=\"note\">{html.escape(n)}</p>" for n in c.notes()]
+        if c is main:
+            parts.append(f"<img alt=\"{html.escape(main.metric)} accuracy by method and split\" "
+                         f"src=\"data:image/png;base64,{base64.b64encode(png).decode('ascii')}\">")
     parts += [f"<h2>Per task ({html.escape(main.metric)} accuracy, mean ± std over seeds)</h2>",
-              html_table(*main.breakdown_table(), left=2), "</body></html>\n"]
+              html_table(*main.breakdown_table(), left=2)]
+    if samples:
+        parts += ["<h2 id=\"outputs\">Outputs side by side</h2>",
+                  f"<p class=\"note\">{len(samples)} sampled questions (click one to open it): each method's output "
+                  "from one run, its extracted answers and grades (✓ right, ✗ wrong).</p>",
+                  render_side_by_side(samples, main.metric)]
+    parts.append("</body></html>\n")
     return "\n".join(parts)
 
 
@@ -478,15 +627,18 @@ class ReportFiles:
 
 def write_report(results: Sequence[RunResult], out_dir: str | os.PathLike, baseline: str | None = "std_cot",
                  metric: Metric = "strict", n_boot: int = 2000, boot_seed: int = 0,
-                 title: str = "cotdistill: method comparison") -> tuple[Comparison, ReportFiles]:
+                 title: str = "cotdistill: method comparison", n_samples: int = 10, sample_seed: int = 0,
+                 sample_run_seed: int | None = None) -> tuple[Comparison, ReportFiles]:
     """Write comparison.md, comparison.json, accuracy.png and report.html into out_dir (each atomically).
 
     The chosen metric leads; the other extraction rule's table follows, since extraction can move accuracy a lot.
+    The HTML page also shows n_samples questions per split side by side (see sample_outputs).
     """
     results = [r.loaded() for r in results]
     comparisons = [comparison_table(results, baseline, m, n_boot, boot_seed)
                    for m in [metric] + [m for m in METRICS if m != metric]]
     main = comparisons[0]
+    samples = sample_outputs(results, [r.method for r in main.rows], n_samples, sample_seed, sample_run_seed)
     png = bar_plot(main)
     out = Path(out_dir)
     files = ReportFiles(out / "comparison.md", out / "comparison.json", out / "accuracy.png", out / "report.html")
@@ -497,7 +649,7 @@ def write_report(results: Sequence[RunResult], out_dir: str | os.PathLike, basel
     atomic_write_text(files.markdown, "\n".join(md))
     atomic_write_text(files.json, json.dumps({c.metric: c.to_dict() for c in comparisons}, indent=2) + "\n")
     atomic_write_bytes(files.png, png)
-    atomic_write_text(files.html, render_html(comparisons, png, title))
+    atomic_write_text(files.html, render_html(comparisons, png, title, samples))
     return main, files
 
 
@@ -513,6 +665,7 @@ class ManifestRun(BaseModel):
     predictions: str = Field(min_length=1)  # relative paths are relative to the manifest's folder
     n_sequences: int | None = Field(default=None, ge=0)
     wall_time_s: float | None = Field(default=None, ge=0)
+    selected: str | dict[str, Any] | None = None  # the checkpoint a validation split chose, when one did
 
 
 class Manifest(BaseModel):
@@ -556,7 +709,8 @@ def load_manifest(path: str | os.PathLike) -> tuple[Manifest, list[RunResult]]:
         file = file if file.is_absolute() else p.parent / file
         if not file.is_file():
             raise CotdistillError(f"{p}: field 'runs[{i}].predictions': no such file {file}")
-        results.append(RunResult(run.method, run.seed, run.split, file, run.n_sequences, run.wall_time_s))
+        results.append(RunResult(run.method, run.seed, run.split, file, run.n_sequences, run.wall_time_s,
+                                 run.selected))
     return manifest, results
 
 
@@ -570,7 +724,8 @@ def write_manifest(path: str | os.PathLike, results: Sequence[RunResult], baseli
             raise CotdistillError(f"run {r.method!r} seed {r.seed} {r.split}: a manifest needs a predictions file")
         rel = os.path.relpath(Path(r.predictions).resolve(), p.parent.resolve())
         runs.append(ManifestRun(method=r.method, seed=r.seed, split=r.split, predictions=rel,
-                                n_sequences=r.n_sequences, wall_time_s=r.wall_time_s))
+                                n_sequences=r.n_sequences, wall_time_s=r.wall_time_s,
+                                selected=dict(r.selected) if isinstance(r.selected, Mapping) else r.selected))
     manifest = Manifest(runs=runs, baseline=baseline, metric=metric, title=title)
     atomic_write_text(p, json.dumps(manifest.model_dump(), indent=2, ensure_ascii=False) + "\n")
 
@@ -587,6 +742,11 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--baseline", help="the method Δ is taken against (default: the manifest's, or std_cot)")
     parser.add_argument("--bootstrap", type=int, default=2000, metavar="B", help="bootstrap replicates (2000)")
     parser.add_argument("--bootstrap-seed", type=int, default=0, help="the bootstrap's RNG seed (0)")
+    parser.add_argument("--samples", type=int, default=10, metavar="N",
+                        help="questions per split whose outputs report.html shows side by side (10; 0: none)")
+    parser.add_argument("--sample-seed", type=int, default=0, help="the RNG seed that picks those questions (0)")
+    parser.add_argument("--sample-run-seed", type=int, metavar="SEED",
+                        help="show the runs trained with this seed (default: each method's first seed)")
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -608,7 +768,8 @@ def report_command(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else manifest_path.parent / "report"
     comparison, files = write_report(results, out, baseline=args.baseline or manifest.baseline,
                                      metric=args.metric or manifest.metric, n_boot=args.bootstrap,
-                                     boot_seed=args.bootstrap_seed, title=manifest.title)
+                                     boot_seed=args.bootstrap_seed, title=manifest.title, n_samples=args.samples,
+                                     sample_seed=args.sample_seed, sample_run_seed=args.sample_run_seed)
     print(comparison.to_markdown())
     print(f"\nreport: {files.html}\n        {files.markdown}\n        {files.png}\n        {files.json}")
     return 0
