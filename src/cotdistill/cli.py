@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, help_text in [
         ("lab", "lab.cli", "write a lab dataset: procedural BBH-format questions and scripted-teacher CoTs"),
         ("teach", "teachers.cli", "teacher CoTs: generate, grade, rectify, corrupt, pair (cached, resumable)"),
+        ("import", "teachers.importing", "bring your own teacher CoTs: match, grade and write them as `teach` does"),
         ("train", "train.cli", "train a student on WeightedSequence JSONL (weighted loss, LoRA or full)"),
         ("report", "report", "compare methods over seeds from a results manifest: table, plot, HTML"),
         ("show", "show", "inspect artifacts: `show pairs FILE` highlights the key tokens of dual CoT pairs"),

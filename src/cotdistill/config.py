@@ -16,16 +16,18 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    """Where examples come from."""
+    """Where examples come from: official BBH, BB-sub, AGIEval, ARC, or the user's own file or hub dataset."""
 
-    source: Literal["bbh", "bbsub", "file", "hub"] = "bbh"
-    subtasks: list[str] | None = None  # BBH subtasks or BB-sub tasks; None = all available
+    source: Literal["bbh", "bbsub", "agieval", "arc", "file", "hub"] = "bbh"
+    subtasks: list[str] | None = None  # BBH tasks, BB-sub tasks, AGIEval subsets, ARC sets; None = all available
     split: str | None = "test"  # None = every split
-    max_per_task: int | None = None  # sampling cap before the split (BBH 250, BB-sub 100 by default)
+    max_per_task: int | None = None  # BB-sub's sampling cap per task (100 by default)
     limit_per_task: int | None = None  # keep the first N of each task after the split: a quick sample
-    seed: int = 0
-    # user data (source "file" or "hub")
-    path: str | None = None  # a .jsonl or .csv file, or a `datasets` hub name / local dataset folder
+    seed: int = 0  # BBH's 4:1 train/test split and BB-sub's sample
+    label: str | None = None  # the benchmark's column in reports; default: its usual name (BBH, AGIEval, ARC-E, ...)
+    # a local copy (bbh, agieval, arc: a folder or file) or the user's data (file: .jsonl/.csv; hub: a name)
+    path: str | None = None
+    hub: str | None = None  # bbh or arc from a `datasets` hub dataset (e.g. allenai/ai2_arc)
     hub_config: str | None = None
     hub_split: str = "train"
     fields: dict[str, str] = Field(default_factory=dict)  # our field -> the user's column

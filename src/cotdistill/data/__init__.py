@@ -1,4 +1,4 @@
-"""Task sources: BIG-bench (BBH, BB-sub), user files, `datasets` hub names, and the lab."""
+"""Task sources: official BBH, BB-sub (from BIG-bench), AGIEval, ARC, user files, `datasets` hub names."""
 
 from __future__ import annotations
 
@@ -11,14 +11,18 @@ from ..records import Example
 
 def load_examples(cfg: DataConfig) -> list[Example]:
     """The examples a data config names, in a stable order."""
-    from . import bigbench, files
+    from . import agieval, arc, bbh, bigbench, files
 
     if cfg.source == "bbh":
-        cap = cfg.max_per_task or bigbench.BBH_MAX_PER_TASK
-        examples = bigbench.load_bbh(cfg.subtasks, cfg.split, cap, cfg.seed)
-    elif cfg.source == "bbsub":
-        cap = cfg.max_per_task or bigbench.BBSUB_MAX_PER_TASK
-        examples = [e for e in bigbench.load_bbsub(cfg.subtasks, cap, cfg.seed) if cfg.split in (None, e.split)]
+        examples = bbh.load_bbh(cfg.subtasks, cfg.split, cfg.seed, cfg.path, cfg.hub)
+    elif cfg.source in ("bbsub", "agieval", "arc"):  # test sets: every question is split "test"
+        if cfg.source == "bbsub":
+            examples = bigbench.load_bbsub(cfg.subtasks, cfg.max_per_task or bigbench.BBSUB_MAX_PER_TASK, cfg.seed)
+        elif cfg.source == "agieval":
+            examples = agieval.load_agieval(cfg.subtasks, cfg.path)
+        else:
+            examples = arc.load_arc(cfg.subtasks, cfg.path, cfg.hub)
+        examples = [e for e in examples if cfg.split in (None, e.split)]
     else:
         if not cfg.path:
             raise CotdistillError(f"data source '{cfg.source}' needs data.path")
