@@ -108,7 +108,7 @@ class StudyConfig(Section):
     lab: LabData | None = Field(default_factory=LabData)
     teacher: LabTeacher = Field(default_factory=LabTeacher)
     teacher_outputs: str | None = None  # a `cotdistill teach` folder: rationales.jsonl, pairs.jsonl
-    ood_data: DataConfig | None = None
+    ood_data: DataConfig | list[DataConfig] | None = None  # one report column per benchmark, and their average
     student: str = "lab-tiny"  # a lab preset (from scratch, lab tokenizer) or a model folder / alias
     methods: list[MethodConfig] = Field(default_factory=lambda: [MethodConfig(name="std_cot")])
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
@@ -121,7 +121,7 @@ class StudyConfig(Section):
 class RunConfig(Section):
     run_dir: str = "runs/default"
     seed: int = 42
-    data: DataConfig = Field(default_factory=DataConfig)
+    data: DataConfig | list[DataConfig] = Field(default_factory=DataConfig)  # a list: several benchmarks at once
     student: StudentConfig = Field(default_factory=StudentConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     study: StudyConfig | None = None  # methods × seeds (study.py); replaces the plain evaluation run

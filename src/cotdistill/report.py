@@ -44,6 +44,8 @@ METRICS: tuple[Metric, ...] = ("strict", "flexible")
 TEACHER = "teacher"
 MANIFEST_NAME = "results.json"
 SPLIT_ORDER = ("IND", "OOD")  # these come first, in this order; other split labels follow alphabetically
+OOD_PREFIX = "OOD "  # split labels "OOD <benchmark>" are OOD benchmarks; with two or more, "OOD avg" follows
+OOD_AVERAGE = "OOD avg"
 DASH = "–"
 
 
@@ -125,7 +127,24 @@ def _collect(results: Sequence[RunResult]) -> Runs:
 
 
 def _ordered_splits(splits: set[str]) -> list[str]:
-    return [s for s in SPLIT_ORDER if s in splits] + sorted(splits - set(SPLIT_ORDER))
+    ordered = [s for s in SPLIT_ORDER if s in splits] + sorted(splits - set(SPLIT_ORDER))
+    return ordered + ([OOD_AVERAGE] if len(_ood_benchmarks(ordered)) > 1 else [])
+
+
+def _ood_benchmarks(splits: Sequence[str]) -> list[str]:
+    return [s for s in splits if s.startswith(OOD_PREFIX) and s != OOD_AVERAGE]
+
+
+def ood_average(per_split: Mapping[str, Mapping[int | None, Sequence[bool]]]) -> Accuracy | None:
+    """EDIT's OOD "Avg": per seed, the mean of the OOD benchmarks' accuracies (each benchmark counts once,
+    whatever its size), then mean ± std over the seeds that ran every benchmark. No Δ interval is given."""
+    seeds = set.intersection(*(set(outcomes) for outcomes in per_split.values())) if per_split else set()
+    if not seeds:
+        return None
+    per_seed = [float(np.mean([100.0 * sum(o[s]) / len(o[s]) for o in per_split.values()])) for s in seeds]
+    std = float(np.std(per_seed, ddof=1)) if len(per_seed) > 1 else None
+    questions = sum(max(len(v) for v in o.values()) for o in per_split.values())
+    return Accuracy(float(np.mean(per_seed)), std, len(per_seed), questions)
 
 
 def _ordered_methods(results: Sequence[RunResult], baseline: str | None) -> list[str]:
@@ -341,6 +360,10 @@ def comparison_table(results: Sequence[RunResult], baseline: str | None = "std_c
         mine = [r for r in results if r.method == m]
         accuracy = {s: accuracy_over_seeds([list(o.values()) for o in outcomes[(m, s)].values()])
                     for s in splits if (m, s) in outcomes}
+        ood = {s: {seed: list(o.values()) for seed, o in outcomes[(m, s)].items()}
+               for s in _ood_benchmarks(splits) if (m, s) in outcomes}
+        if OOD_AVERAGE in splits and len(ood) == len(_ood_benchmarks(splits)) and (avg := ood_average(ood)):
+            accuracy[OOD_AVERAGE] = avg
         delta = {}
         if present and m != present:
             for s in splits:

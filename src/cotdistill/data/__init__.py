@@ -9,6 +9,30 @@ from ..errors import CotdistillError
 from ..records import Example
 
 
+# Benchmark keys (the first part of an example id) and the names reports give them, as in EDIT's Table 1.
+BENCHMARK_LABELS = {"bbh": "BBH", "bbsub": "BB-sub", "agieval": "AGIEval", "arc-e": "ARC-E", "arc-c": "ARC-C"}
+
+
+def benchmark_of(example: Example) -> str:
+    """Ids look like "bbh/<task>/<n>"; the first part names the benchmark ("data" for ids without one)."""
+    return example.id.split("/", 1)[0] if "/" in example.id else "data"
+
+
+def benchmark_label(key: str) -> str:
+    return BENCHMARK_LABELS.get(key, key)
+
+
+def load_sections(sections: DataConfig | list[DataConfig]) -> list[Example]:
+    """The examples of one data section or of several (one config evaluating BBH, AGIEval and ARC at once)."""
+    examples = [e for cfg in (sections if isinstance(sections, list) else [sections]) for e in load_examples(cfg)]
+    seen: set[str] = set()
+    for e in examples:
+        if e.id in seen:
+            raise CotdistillError(f"example id '{e.id}' comes from two data sections; give each benchmark once")
+        seen.add(e.id)
+    return examples
+
+
 def load_examples(cfg: DataConfig) -> list[Example]:
     """The examples a data config names, in a stable order."""
     from . import agieval, arc, bbh, bigbench, files
