@@ -12,12 +12,33 @@ def test_help_lists_the_stages():
         assert f"    {stage} " in result.stdout
 
 
-def test_data_lists_bbh_subtasks_and_bbsub_counts():
-    result = run_cli("data")
+def test_data_lists_every_benchmark_with_train_and_test_counts(shared_data):
+    result = run_cli("data", "--data-root", str(shared_data), "-v")
     assert result.returncode == 0, result.stderr
-    rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "big-bench" in line]
-    assert len(rows) >= 24
-    assert "BB-sub: 61 tasks, 4542 examples" in result.stdout
+    out = result.stdout
+    assert "Official BBH (BIG-Bench Hard; train:test 4:1 per task, seeded): 27 tasks, 6,511 questions " \
+           "(5,209 train / 1,302 test)" in out
+    assert "| navigate | 200 | 50 |" in out and "| snarks | 142 | 36 |" in out
+    assert "AGIEval (8 English multiple-choice subsets; all test): 8 tasks, 2,546 questions" in out
+    assert "| ARC-Easy | 0 | 2376 |" in out and "ARC-Challenge: not found." in out
+    assert "BB-sub (" in out  # counted when BIG-bench is in the cache, else how it is fetched
+
+
+def test_data_without_data_explains_how_to_get_each_source(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COTDISTILL_CACHE": str(tmp_path / "cache")}
+    env.pop("COTDISTILL_DATA", None)
+    result = subprocess.run([sys.executable, "-m", "cotdistill", "data"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "not fetched yet: the first `data.source=bbh` run downloads the official release" in result.stdout
+    assert "no AGIEval data: AGIEval: download data/v1/<subset>.jsonl" in result.stdout
+    assert "no ARC data: ARC: put EDIT's ARC-Easy-Test.json" in result.stdout
+    assert "bigbench==1.0.0 sdist (358 MB)" in result.stdout
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
 
 
 @pytest.fixture
@@ -30,7 +51,7 @@ def bad_inputs(tmp_path):
     return {
         "malformed": (["--data-file", str(malformed)], r"malformed.jsonl:2: invalid JSON"),
         "missing field": (["--data-file", str(missing)], r"missing.jsonl:2: field 'answer': missing"),
-        "unknown subtask": (["--subtasks", "navigate,not_a_task"], "unknown BBH subtask 'not_a_task'"),
+        "unknown subtask": (["--subtasks", "navigate,not_a_task"], "unknown BBH task 'not_a_task'"),
         "model path": (["--model", str(tmp_path / "no_such_model")], "model path '.*no_such_model' does not exist"),
     }
 

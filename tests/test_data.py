@@ -7,59 +7,6 @@ from cotdistill.config import DataConfig
 from cotdistill.data import bigbench, load_examples
 from cotdistill.data.files import load_file, load_hub
 from cotdistill.errors import CotdistillError, RecordError
-from cotdistill.grading import option_label
-
-
-@pytest.fixture(scope="module")
-def bbh():
-    return bigbench.load_bbh()
-
-
-def test_bbh_has_the_json_subtasks_capped_and_split_four_to_one(bbh):
-    counts = Counter((e.task, e.split) for e in bbh)
-    tasks = {t for t, _ in counts}
-    assert len(tasks) >= 24
-    for task in tasks:
-        train, test = counts[(task, "train")], counts[(task, "test")]
-        assert train + test <= bigbench.BBH_MAX_PER_TASK
-        assert abs(train - 4 * test) <= 4, (task, train, test)
-
-
-def test_bbh_sampling_is_reproducible_and_seeded(bbh):
-    again = bigbench.load_bbh(["navigate", "snarks"])
-    assert again == [e for e in bbh if e.task in ("navigate", "snarks")]
-    other = bigbench.load_bbh(["navigate"], seed=1)
-    assert {e.id for e in other} != {e.id for e in again if e.task == "navigate"}
-
-
-def test_bbh_answers_fit_their_format(bbh):
-    for e in bbh:
-        if e.answer_format == "choice":
-            letter = [option_label(i) for i in range(len(e.choices))].index(e.answer)  # past Z: (AA), ..
-            assert f"\n{e.answer} {e.choices[letter]}" in e.question
-        elif e.answer_format == "label":
-            assert e.answer in e.choices
-        elif e.answer_format == "number":
-            assert e.answer.lstrip("-").isdigit()
-
-
-def test_bbh_right_options_are_not_always_in_one_place(bbh):
-    letters = Counter(e.answer for e in bbh if e.task == "date_understanding")
-    assert max(letters.values()) < 0.5 * sum(letters.values())
-
-
-def test_bbh_questions_follow_bbh_format(bbh):
-    by_task = {e.task: e for e in bbh}
-    assert by_task["hyperbaton"].question.startswith("Which sentence has the correct adjective order:\nOptions:\n(A) ")
-    assert by_task["snarks"].question.startswith("Which statement is sarcastic?\nOptions:\n(A) ")
-    assert by_task["navigate"].question.endswith("\nOptions:\n- Yes\n- No")
-    assert by_task["word_sorting"].question.startswith("Sort the following words alphabetically: List: ")
-    assert by_task["sports_understanding"].question.startswith('Is the following sentence plausible? "')
-
-
-def test_unknown_subtask_is_a_clear_error():
-    with pytest.raises(CotdistillError, match="unknown BBH subtask 'navigation'"):
-        bigbench.load_bbh(["navigation"])
 
 
 def test_bbsub_is_61_tasks_outside_bbh():
@@ -72,7 +19,7 @@ def test_bbsub_is_61_tasks_outside_bbh():
     assert all(e.split == "test" and e.answer_format == "choice" for e in examples)
 
 
-def test_limit_per_task_takes_a_small_sample():
+def test_limit_per_task_takes_a_small_sample(shared_data):
     examples = load_examples(DataConfig(source="bbh", subtasks=["navigate", "snarks"], limit_per_task=3))
     assert Counter(e.task for e in examples) == {"navigate": 3, "snarks": 3}
     assert all(e.split == "test" for e in examples)

@@ -71,3 +71,18 @@ def test_self_consistency_votes_over_k_samples(smollm2, sample, tmp_path):
     for p in map(json.loads, (tmp_path / "predictions.jsonl").read_text().splitlines()):
         assert len(p["samples"]) == 3
         assert p["flexible"] == majority_vote([s["flexible"] for s in p["samples"]])
+
+
+def test_metrics_give_each_benchmark_a_row_and_their_unweighted_mean():
+    from cotdistill.evaluate import metrics_table
+
+    rows = [{"benchmark": "agieval", "task": "lsat-ar", "strict_correct": i < 1, "flexible_correct": i < 1,
+             "finish_reason": "stop"} for i in range(4)]
+    rows += [{"benchmark": "arc-e", "task": "ARC-Easy", "strict_correct": True, "flexible_correct": True,
+              "finish_reason": "stop"}]
+    m = compute_metrics(rows)
+    assert m["benchmark_mean"]["strict"] == pytest.approx((0.25 + 1.0) / 2)  # not the pooled 2/5
+    table = metrics_table(m)
+    assert "| **AGIEval (all)** | 4 | **25.0** |" in table and "| **ARC-E (all)** | 1 | **100.0** |" in table
+    assert "| **mean of the 2 benchmarks** | – | **62.5** | **62.5** |" in table
+    assert "benchmark_mean" not in compute_metrics(rows[:4])

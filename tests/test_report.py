@@ -383,3 +383,25 @@ def test_report_command_reports_a_bad_manifest_in_one_line(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().endswith("results.json:1: invalid JSON: Expecting value")
     assert not (tmp_path / "report").exists()
+
+
+def test_each_ood_benchmark_gets_a_column_and_ood_avg_weighs_benchmarks_equally(tmp_path):
+    results = []
+    for s in (0, 1):
+        # BB-sub: 10 questions, AGIEval: 100; std_cot right on 5+s and 20, edit on 8 and 60+s
+        results += [RunResult("std_cot", s, "OOD BB-sub", rows([i < 5 + s for i in range(10)], benchmark="bbsub")),
+                    RunResult("std_cot", s, "OOD AGIEval", rows([i < 20 for i in range(100)], "lsat-ar", "agieval")),
+                    RunResult("edit", s, "OOD BB-sub", rows([i < 8 for i in range(10)], benchmark="bbsub")),
+                    RunResult("edit", s, "OOD AGIEval", rows([i < 60 + s for i in range(100)], "lsat-ar", "agieval"))]
+    c = comparison_table(results)
+    assert c.splits == ["OOD AGIEval", "OOD BB-sub", "OOD avg"]
+    std, edit = (r.accuracy["OOD avg"] for r in c.rows)
+    assert std.mean == pytest.approx(((50 + 20) / 2 + (60 + 20) / 2) / 2)  # not the pooled 25/110
+    assert edit.mean == pytest.approx(((80 + 60) / 2 + (80 + 61) / 2) / 2) and edit.n_seeds == 2
+    assert "OOD avg" not in c.rows[1].delta  # an average has no paired interval
+    comparison, files = write_report(results, tmp_path / "report")
+    page = files.html.read_text()
+    assert "OOD avg strict acc." in comparison.to_markdown()
+    assert "agieval/lsat-ar" in page and "bbsub/navigate" in page  # the per-subset breakdown
+    one = comparison_table([r for r in results if r.split == "OOD BB-sub"])
+    assert one.splits == ["OOD BB-sub"]  # one benchmark: nothing to average

@@ -93,3 +93,21 @@ def test_every_shipped_config_validates_and_names_registered_methods(config):
     if cfg.study is not None:
         assert {m.name for m in cfg.study.methods} <= set(REGISTRY)
         assert len({m.row for m in cfg.study.methods}) == len(cfg.study.methods)
+
+
+def test_a_data_study_gives_each_ood_benchmark_its_own_column(tmp_path, shared_data):
+    from collections import Counter
+
+    from cotdistill.config import DataConfig
+    from cotdistill.records import Example, read_jsonl
+    from cotdistill.pipeline import RunFolder
+    from cotdistill.study import data_examples_stage, ood_splits
+
+    ood = [DataConfig(source="bbh", subtasks=["navigate"], limit_per_task=2, label="BBH-nav"),
+           DataConfig(source="agieval", subtasks=["lsat-ar", "sat-math"], limit_per_task=3),
+           DataConfig(source="arc", limit_per_task=4)]
+    examples_file = data_examples_stage(RunFolder(tmp_path / "run"), DataConfig(source="bbh", subtasks=["snarks"]), ood)
+    assert ood_splits(examples_file) == {"OOD BBH-nav": "ood/BBH-nav", "OOD AGIEval": "ood/AGIEval",
+                                         "OOD ARC-E": "ood/ARC-E"}
+    splits = Counter(e.split for e in read_jsonl(examples_file, Example))
+    assert splits == {"train": 142, "test": 36, "ood/BBH-nav": 2, "ood/AGIEval": 6, "ood/ARC-E": 4}

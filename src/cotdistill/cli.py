@@ -9,36 +9,6 @@ import sys
 from .errors import CotdistillError
 
 
-def _data_command(args: argparse.Namespace) -> None:
-    from collections import Counter
-
-    from .data import bigbench
-
-    if args.source in ("all", "bbh"):
-        availability = bigbench.bbh_availability()
-        counts = Counter((e.task, e.split) for e in bigbench.load_bbh(seed=args.seed))
-        print("BBH (BIG-Bench Hard): up to 250 examples per subtask, split train:test 4:1\n")
-        print("| subtask | train | test | source |\n|---|---:|---:|---|")
-        for name, where in availability.items():
-            print(f"| {name} | {counts[(name, 'train')]} | {counts[(name, 'test')]} | {where} |")
-        usable = sum(1 for name in availability if counts[(name, "train")])
-        print(f"\n{usable} of {len(availability)} subtasks available, "
-              f"{sum(v for (_, s), v in counts.items() if s == 'train')} train / "
-              f"{sum(v for (_, s), v in counts.items() if s == 'test')} test examples\n")
-    if args.source in ("all", "bbsub"):
-        index = bigbench.bbsub_index()
-        print("BB-sub (BIG-bench multiple-choice reasoning tasks outside BBH): up to 100 examples per task\n")
-        if args.verbose:
-            print("| task | examples |\n|---|---:|")
-            for name, n in index.items():
-                print(f"| {bigbench.bbsub_task_name(name)} | {min(n, bigbench.BBSUB_MAX_PER_TASK)} |")
-        total = sum(min(n, bigbench.BBSUB_MAX_PER_TASK) for n in index.values())
-        print(f"BB-sub: {len(index)} tasks, {total} examples (all split 'test')")
-    if args.source == "all":
-        print("\nUser data: data.source=file data.path=FILE.jsonl|.csv (data.fields maps columns), "
-              "or data.source=hub data.path=NAME")
-
-
 def _eval_command(args: argparse.Namespace) -> None:
     from .config import load_config
     from .pipeline import run_pipeline
@@ -86,17 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. eval.batch_size=8")
     p.set_defaults(func=_run_command)
 
-    p = sub.add_parser("data", help="list data sources, BBH subtasks and BB-sub tasks with counts")
-    p.add_argument("--source", choices=["all", "bbh", "bbsub"], default="all")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("-v", "--verbose", action="store_true", help="list every BB-sub task")
-    p.set_defaults(func=_data_command)
-
     # Stage commands that live with their module: (name, module, help); each module has add_<name>_arguments
     # and, unless its arguments set their own subcommands, <name>_command.
     for name, module, help_text in [
+        ("data", "data.listing", "list the benchmarks (official BBH, AGIEval, ARC, BB-sub) with counts, or how to get them"),
         ("lab", "lab.cli", "write a lab dataset: procedural BBH-format questions and scripted-teacher CoTs"),
         ("teach", "teachers.cli", "teacher CoTs: generate, grade, rectify, corrupt, pair (cached, resumable)"),
+        ("import", "teachers.importing", "bring your own teacher CoTs: match, grade and write them as `teach` does"),
         ("train", "train.cli", "train a student on WeightedSequence JSONL (weighted loss, LoRA or full)"),
         ("report", "report", "compare methods over seeds from a results manifest: table, plot, HTML"),
         ("show", "show", "inspect artifacts: `show pairs FILE` highlights the key tokens of dual CoT pairs"),
@@ -111,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="smollm2-135m-instruct", help="folder, hub name, .gguf file or alias")
     p.add_argument("--gguf-file", help="GGUF file name inside --model's folder")
     p.add_argument("--adapter", help="a PEFT adapter folder to apply")
-    p.add_argument("--benchmark", choices=["bbh", "bbsub"], default="bbh")
+    p.add_argument("--benchmark", choices=["bbh", "bbsub", "agieval", "arc"], default="bbh")
     p.add_argument("--subtasks", help="comma-separated subtasks (default: all)")
     p.add_argument("--split", help="train or test (default: test)")
     p.add_argument("--limit-per-task", type=int, help="evaluate only the first N questions of each subtask")

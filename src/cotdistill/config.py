@@ -16,16 +16,18 @@ class Section(BaseModel):
 
 
 class DataConfig(Section):
-    """Where examples come from."""
+    """Where examples come from: official BBH, BB-sub, AGIEval, ARC, or the user's own file or hub dataset."""
 
-    source: Literal["bbh", "bbsub", "file", "hub"] = "bbh"
-    subtasks: list[str] | None = None  # BBH subtasks or BB-sub tasks; None = all available
+    source: Literal["bbh", "bbsub", "agieval", "arc", "file", "hub"] = "bbh"
+    subtasks: list[str] | None = None  # BBH tasks, BB-sub tasks, AGIEval subsets, ARC sets; None = all available
     split: str | None = "test"  # None = every split
-    max_per_task: int | None = None  # sampling cap before the split (BBH 250, BB-sub 100 by default)
+    max_per_task: int | None = None  # BB-sub's sampling cap per task (100 by default)
     limit_per_task: int | None = None  # keep the first N of each task after the split: a quick sample
-    seed: int = 0
-    # user data (source "file" or "hub")
-    path: str | None = None  # a .jsonl or .csv file, or a `datasets` hub name / local dataset folder
+    seed: int = 0  # BBH's 4:1 train/test split and BB-sub's sample
+    label: str | None = None  # the benchmark's column in reports; default: its usual name (BBH, AGIEval, ARC-E, ...)
+    # a local copy (bbh, agieval, arc: a folder or file) or the user's data (file: .jsonl/.csv; hub: a name)
+    path: str | None = None
+    hub: str | None = None  # bbh or arc from a `datasets` hub dataset (e.g. allenai/ai2_arc)
     hub_config: str | None = None
     hub_split: str = "train"
     fields: dict[str, str] = Field(default_factory=dict)  # our field -> the user's column
@@ -106,7 +108,7 @@ class StudyConfig(Section):
     lab: LabData | None = Field(default_factory=LabData)
     teacher: LabTeacher = Field(default_factory=LabTeacher)
     teacher_outputs: str | None = None  # a `cotdistill teach` folder: rationales.jsonl, pairs.jsonl
-    ood_data: DataConfig | None = None
+    ood_data: DataConfig | list[DataConfig] | None = None  # one report column per benchmark, and their average
     student: str = "lab-tiny"  # a lab preset (from scratch, lab tokenizer) or a model folder / alias
     methods: list[MethodConfig] = Field(default_factory=lambda: [MethodConfig(name="std_cot")])
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
@@ -119,7 +121,7 @@ class StudyConfig(Section):
 class RunConfig(Section):
     run_dir: str = "runs/default"
     seed: int = 42
-    data: DataConfig = Field(default_factory=DataConfig)
+    data: DataConfig | list[DataConfig] = Field(default_factory=DataConfig)  # a list: several benchmarks at once
     student: StudentConfig = Field(default_factory=StudentConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     study: StudyConfig | None = None  # methods × seeds (study.py); replaces the plain evaluation run

@@ -13,17 +13,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .config import EvalConfig
+from .data import benchmark_label, benchmark_of
 from .generation import Generated, generate_texts
 from .grading import grade
 from .prompting import student_prompt
 from .records import Example, JsonlJournal, atomic_write_text, write_jsonl
 
 PARTIAL = "predictions.partial.jsonl"
-
-
-def benchmark_of(example: Example) -> str:
-    """Ids look like "bbh/<subtask>/<n>"; the first part names the benchmark."""
-    return example.id.split("/", 1)[0] if "/" in example.id else "data"
 
 
 def majority_vote(answers: Sequence[str | None]) -> str | None:
@@ -76,10 +72,12 @@ def compute_metrics(predictions: Sequence[dict]) -> dict:
     for p in predictions:
         by_task[(p["benchmark"], p["task"])].append(p)
         by_bench[p["benchmark"]].append(p)
-    return {
-        "benchmarks": {b: summary(rows) for b, rows in sorted(by_bench.items())},
-        "tasks": {f"{b}/{t}": summary(rows) for (b, t), rows in sorted(by_task.items())},
-    }
+    benchmarks = {b: summary(rows) for b, rows in sorted(by_bench.items())}
+    out = {"benchmarks": benchmarks, "tasks": {f"{b}/{t}": summary(rows) for (b, t), rows in sorted(by_task.items())}}
+    if len(benchmarks) > 1:  # EDIT's "Avg": each benchmark counts once, whatever its size
+        out["benchmark_mean"] = {rule: sum(m[rule] for m in benchmarks.values()) / len(benchmarks)
+                                 for rule in ("strict", "flexible")}
+    return out
 
 
 def metrics_table(metrics: dict) -> str:
@@ -88,7 +86,12 @@ def metrics_table(metrics: dict) -> str:
     for name, m in metrics["tasks"].items():
         lines.append(f"| {name} | {m['n']} | {100 * m['strict']:.1f} | {100 * m['flexible']:.1f} |")
     for name, m in metrics["benchmarks"].items():
-        lines.append(f"| **{name} (all)** | {m['n']} | **{100 * m['strict']:.1f}** | **{100 * m['flexible']:.1f}** |")
+        label = benchmark_label(name)
+        lines.append(f"| **{label} (all)** | {m['n']} | **{100 * m['strict']:.1f}** | **{100 * m['flexible']:.1f}** |")
+    if "benchmark_mean" in metrics:
+        m = metrics["benchmark_mean"]
+        lines.append(f"| **mean of the {len(metrics['benchmarks'])} benchmarks** | – | **{100 * m['strict']:.1f}** | "
+                     f"**{100 * m['flexible']:.1f}** |")
     return "\n".join(lines)
 
 

@@ -67,16 +67,19 @@ class RunFolder:
 
 
 def examples_stage(run: RunFolder, cfg: RunConfig) -> Path:
-    from .data import load_examples
+    from .data import load_sections
 
-    params = {"data": cfg.data.model_dump()}
-    if cfg.data.source == "file" and cfg.data.path and Path(cfg.data.path).is_file():
-        params["file_sha256"] = file_digest(Path(cfg.data.path))  # an edited file is new input
+    sections = cfg.data if isinstance(cfg.data, list) else [cfg.data]
+    params: dict = {"data": [d.model_dump() for d in cfg.data] if isinstance(cfg.data, list) else cfg.data.model_dump()}
+    files = [Path(d.path) for d in sections if d.source == "file" and d.path and Path(d.path).is_file()]
+    if files:  # an edited file is new input
+        digests = [file_digest(f) for f in files]
+        params["file_sha256"] = digests if isinstance(cfg.data, list) else digests[0]
 
     def work(folder: Path) -> None:
-        examples = load_examples(cfg.data)  # validate everything before writing anything
+        examples = load_sections(cfg.data)  # validate everything before writing anything
         write_jsonl(folder / "examples.jsonl", examples)
-        log(f"[examples] {len(examples)} examples from {cfg.data.source}")
+        log(f"[examples] {len(examples)} examples from {', '.join(d.source for d in sections)}")
 
     return run.stage("examples", params, work) / "examples.jsonl"
 

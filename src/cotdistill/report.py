@@ -48,6 +48,8 @@ METRICS: tuple[Metric, ...] = ("strict", "flexible")
 TEACHER = "teacher"
 MANIFEST_NAME = "results.json"
 SPLIT_ORDER = ("IND", "OOD")  # these come first, in this order; other split labels follow alphabetically
+OOD_PREFIX = "OOD "  # split labels "OOD <benchmark>" are OOD benchmarks; with two or more, "OOD avg" follows
+OOD_AVERAGE = "OOD avg"
 DASH = "–"
 Seed = int | None  # None: a run without a seed (the teacher)
 
@@ -139,7 +141,23 @@ def _collect(results: Sequence[RunResult]) -> Runs:
 
 
 def _ordered_splits(splits: set[str]) -> list[str]:
-    return [s for s in SPLIT_ORDER if s in splits] + sorted(splits - set(SPLIT_ORDER))
+    ordered = [s for s in SPLIT_ORDER if s in splits] + sorted(splits - set(SPLIT_ORDER))
+    return ordered + ([OOD_AVERAGE] if len(_ood_benchmarks(ordered)) > 1 else [])
+
+
+def _ood_benchmarks(splits: Sequence[str]) -> list[str]:
+    return [s for s in splits if s.startswith(OOD_PREFIX) and s != OOD_AVERAGE]
+
+
+def ood_average(per_split: Mapping[str, Mapping[int | None, Sequence[bool]]]) -> Accuracy | None:
+    """EDIT's OOD "Avg": per seed, the mean of the OOD benchmarks' accuracies (each benchmark counts once,
+    whatever its size), then mean ± std over the seeds that ran every benchmark. No Δ interval is given."""
+    seeds = set.intersection(*(set(outcomes) for outcomes in per_split.values())) if per_split else set()
+    if not seeds:
+        return None
+    per_seed = {s: float(np.mean([100.0 * sum(o[s]) / len(o[s]) for o in per_split.values()])) for s in sorted(seeds, key=str)}
+    questions = sum(max(len(v) for v in o.values()) for o in per_split.values())
+    return Accuracy(per_seed, questions)
 
 
 def _ordered_methods(results: Sequence[RunResult], baseline: str | None) -> list[str]:
@@ -421,6 +439,10 @@ def comparison_table(results: Sequence[RunResult], baseline: str | None = "std_c
         mine = [r for r in results if r.method == m]
         accuracy = {s: accuracy_over_seeds({seed: list(o.values()) for seed, o in outcomes[(m, s)].items()})
                     for s in splits if (m, s) in outcomes}
+        ood = {s: {seed: list(o.values()) for seed, o in outcomes[(m, s)].items()}
+               for s in _ood_benchmarks(splits) if (m, s) in outcomes}
+        if OOD_AVERAGE in splits and len(ood) == len(_ood_benchmarks(splits)) and (avg := ood_average(ood)):
+            accuracy[OOD_AVERAGE] = avg
         delta = {}
         if present and m != present:
             for s in splits:
@@ -559,6 +581,8 @@ def sample_outputs(results: Sequence[RunResult], methods: Sequence[str], n: int 
             if per_seed:
                 seed = run_seed if run_seed in per_seed else min(per_seed, key=_seed_key)
                 shown[m] = (seed, {p.id: p for p in per_seed[seed]})
+        if not shown:
+            continue
         ids = sorted(set.intersection(*(set(rows) for _, rows in shown.values())))
         picked = np.random.default_rng(sample_seed).choice(len(ids), size=min(n, len(ids)), replace=False)
         out += [SampledQuestion(split, ids[i], {m: (seed, rows[ids[i]]) for m, (seed, rows) in shown.items()})

@@ -257,21 +257,35 @@ def teacher_predictions_stage(run: RunFolder, teacher: LabTeacher, examples_file
 
 # ---- the study ----------------------------------------------------------------------------------------------
 
-SPLITS = {"IND": "test", "OOD": "ood"}  # report label -> examples split
+SPLITS = {"IND": "test", "OOD": "ood"}  # report label -> examples split (the lab's)
+OOD_SPLIT = "ood/"  # + the benchmark's column name: the split of each OOD benchmark's questions
 
 
-def data_examples_stage(run: RunFolder, data: DataConfig, ood_data: DataConfig | None) -> Path:
-    """Examples from the run's data section (every split) and, relabelled as split "ood", from `ood_data`."""
-    from .data import load_examples
+def data_examples_stage(run: RunFolder, data: DataConfig, ood_data: DataConfig | list[DataConfig] | None) -> Path:
+    """Examples from the run's data section (every split) and, from each `ood_data` benchmark, its questions
+    with split "ood/<column>": the section's `label`, else the benchmark's name (BB-sub, AGIEval, ARC-E, ...)."""
+    from .data import benchmark_label, benchmark_of, load_examples
+
+    ood = ood_data if isinstance(ood_data, list) else [ood_data] if ood_data else []
 
     def work(folder: Path) -> None:
         examples = load_examples(data.model_copy(update={"split": None}))
-        if ood_data is not None:
-            examples += [e.model_copy(update={"split": "ood"}) for e in load_examples(ood_data)]
+        for section in ood:
+            examples += [e.model_copy(update={"split": OOD_SPLIT + (section.label or benchmark_label(benchmark_of(e)))})
+                         for e in load_examples(section)]
         write_jsonl(folder / "examples.jsonl", examples)
 
-    params = {"data": data.model_dump(), "ood": ood_data.model_dump() if ood_data else None}
+    params = {"data": data.model_dump(), "ood": [d.model_dump() for d in ood] if isinstance(ood_data, list)
+              else ood_data.model_dump() if ood_data else None}
     return run.stage("examples", params, work) / "examples.jsonl"
+
+
+def ood_splits(examples_file: Path) -> dict[str, str]:
+    """Report column ("OOD <benchmark>") -> examples split, for every OOD benchmark in the examples file."""
+    from .report import OOD_PREFIX
+
+    found = dict.fromkeys(e.split for e in read_jsonl(examples_file, Example) if e.split.startswith(OOD_SPLIT))
+    return {OOD_PREFIX + split[len(OOD_SPLIT):]: split for split in found}
 
 
 def run_study(cfg: RunConfig) -> Any:
@@ -292,13 +306,17 @@ def run_study(cfg: RunConfig) -> Any:
         if not study.teacher_outputs or not (Path(study.teacher_outputs) / "rationales.jsonl").is_file():
             raise CotdistillError("study.teacher_outputs must name a `cotdistill teach` folder with rationales.jsonl "
                                   "when study.lab is null")
+        if isinstance(cfg.data, list):
+            raise CotdistillError("a study trains on one data section; list several benchmarks in study.ood_data")
         examples_file = data_examples_stage(run, cfg.data, study.ood_data)
         teacher_dir = Path(study.teacher_outputs)
-        has_ood = study.ood_data is not None
+        has_ood = False  # the data's OOD benchmarks get a column each (ood_splits), not the lab's one "OOD"
     shared = {"examples": examples_file, "rationales": teacher_dir / "rationales.jsonl"}
     if (teacher_dir / "pairs.jsonl").is_file():
         shared["pairs"] = teacher_dir / "pairs.jsonl"
     splits = {label: split for label, split in SPLITS.items() if split != "ood" or has_ood}
+    if study.lab is None:
+        splits.update(ood_splits(examples_file))
     results: list[RunResult] = []
     for seed in study.seeds:
         init_dir = student_init_stage(run, study.student, seed, [examples_file, shared["rationales"]])

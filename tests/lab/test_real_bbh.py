@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
-from cotdistill.errors import CotdistillError
+from cotdistill.data.bbh import load_bbh
 from cotdistill.lab import FAMILIES
 from cotdistill.lab.teacher import ScriptedTeacher
 
 from lab_testutil import strictly_correct
 
-bigbench = pytest.importorskip("cotdistill.data.bigbench", reason="the foundation's BBH loader has not landed")
-
 COVERED = sorted(s for f in FAMILIES.values() for s in f.bbh_subtasks)
 
 
-def test_every_covered_bbh_question_is_solved() -> None:
-    try:
-        examples = bigbench.load_bbh(subtasks=COVERED)
-    except CotdistillError as e:  # no BIG-bench data on this machine
-        pytest.skip(f"BBH data unavailable: {e}")
+def test_every_covered_bbh_question_is_solved(shared_data) -> None:
+    examples = load_bbh(subtasks=COVERED)  # the official release's questions
     per_task = Counter(e.task for e in examples)
     assert set(per_task) == set(COVERED), per_task
     solved = ScriptedTeacher(seed=1).solve(examples)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cotdistill.data.bigbench import lettered
+from cotdistill.data.common import lettered
 from cotdistill.records import Example
 from cotdistill.teachers.base import SamplingParams
 from cotdistill.teachers.cache import TeacherCache

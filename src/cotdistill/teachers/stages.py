@@ -31,6 +31,7 @@ from ..records import DualPair, Example, JsonlJournal, Rationale, atomic_write_t
 from .base import Demonstration, Teacher
 
 STAGES = ("generate", "grade", "rectify", "corrupt", "pair")
+IMPORTED = Path("imported") / "teacher.jsonl"  # `cotdistill import` writes here; it stands in for generate
 Extraction = Literal["strict", "flexible"]
 
 
@@ -118,6 +119,17 @@ def generate_stage(teacher: Teacher, examples: Sequence[Example], folder: Path, 
     report.details = {"truncated": sum(r.truncated for r in out), "empty": sum(not r.text for r in out)}
     report.usage = dict(usage)
     return report
+
+
+def imported_stage(examples: Sequence[Example], imported_file: Path, folder: Path) -> StageReport:
+    """The imported rationales of these examples -> teacher.jsonl (what generate would have written)."""
+    wanted = {e.id for e in examples}
+    rationales = read_jsonl(imported_file, Rationale)
+    kept = [r for r in rationales if r.example_id in wanted]
+    write_jsonl(folder / "teacher.jsonl", kept)
+    covered = {r.example_id for r in kept}
+    return StageReport("imported", succeeded=len(kept), details={"other_examples": len(rationales) - len(kept),
+                                                                 "examples_without": len(wanted - covered)})
 
 
 # ---- grade -------------------------------------------------------------------------------------------------
@@ -300,12 +312,13 @@ def teacher_identity(teacher: Teacher, tasks: Sequence[str] = ()) -> dict:
                if not k.startswith("_") and isinstance(v, plain) and not any(s in k.lower() for s in _SECRET_NAMES)}}
 
 
-def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher,
+def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher | None,
               settings: TeachSettings = TeachSettings(), stages: Sequence[str] = STAGES) -> dict[str, StageReport]:
     """Run the chosen stages (in order, with the ones they need) in a run folder; returns their reports.
 
     Finished stages are skipped (their report is read back); interrupted ones resume. The reports are also
-    collected in <run_dir>/teach_report.json.
+    collected in <run_dir>/teach_report.json. When `generate` is not asked for and the folder holds imported
+    rationales (`cotdistill import`), they stand in for it; `teacher` may then be None for `grade` alone.
     """
     unknown = set(stages) - set(STAGES)
     if unknown:
@@ -323,7 +336,12 @@ def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher
     if not examples_file.exists() or read_jsonl(examples_file, Example) != list(examples):
         write_jsonl(examples_file, examples)
     tasks = sorted({e.task for e in examples})
-    base = {"teacher": teacher_identity(teacher, tasks), "examples": file_digest(examples_file)}
+    imported = Path(run_dir) / IMPORTED
+    use_imported = "generate" not in stages and imported.is_file()
+    if teacher is None and (not use_imported or wanted - {"generate", "grade"}):
+        raise CotdistillError("these teacher stages need a teacher")
+    base = {"teacher": teacher_identity(teacher, tasks) if teacher is not None else None,
+            "examples": file_digest(examples_file)}
     s = settings
     reports: dict[str, StageReport] = {}
 
@@ -337,8 +355,12 @@ def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher
         reports[name] = StageReport.load(folder)
         return folder
 
-    gen = step("generate", {**base, "n": s.n},
-               lambda f: generate_stage(teacher, examples, f, n=s.n, chunk_size=s.chunk_size))
+    if use_imported:
+        gen = step("imported", {"input": file_digest(imported), "examples": base["examples"]},
+                   lambda f: imported_stage(examples, imported, f))
+    else:
+        gen = step("generate", {**base, "n": s.n},
+                   lambda f: generate_stage(teacher, examples, f, n=s.n, chunk_size=s.chunk_size))
     if "grade" not in wanted:
         return _summary(run_dir, reports)
     grade = step("grade", {"input": file_digest(gen / "teacher.jsonl"), "extraction": s.extraction},
