@@ -31,7 +31,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -94,6 +94,7 @@ class RunResult:
     predictions: str | os.PathLike | Sequence[Mapping | PredictionRow]
     n_sequences: int | None = None
     wall_time_s: float | None = None
+    selected: dict[str, Any] | None = None  # what was chosen on the validation split (e.g. a stage's epoch)
 
     def rows(self) -> list[PredictionRow]:
         if isinstance(self.predictions, (str, os.PathLike)):
@@ -513,6 +514,7 @@ class ManifestRun(BaseModel):
     predictions: str = Field(min_length=1)  # relative paths are relative to the manifest's folder
     n_sequences: int | None = Field(default=None, ge=0)
     wall_time_s: float | None = Field(default=None, ge=0)
+    selected: dict[str, Any] | None = None  # what the study chose on its validation split for this run
 
 
 class Manifest(BaseModel):
@@ -556,7 +558,8 @@ def load_manifest(path: str | os.PathLike) -> tuple[Manifest, list[RunResult]]:
         file = file if file.is_absolute() else p.parent / file
         if not file.is_file():
             raise CotdistillError(f"{p}: field 'runs[{i}].predictions': no such file {file}")
-        results.append(RunResult(run.method, run.seed, run.split, file, run.n_sequences, run.wall_time_s))
+        results.append(RunResult(run.method, run.seed, run.split, file, run.n_sequences, run.wall_time_s,
+                                 run.selected))
     return manifest, results
 
 
@@ -570,7 +573,7 @@ def write_manifest(path: str | os.PathLike, results: Sequence[RunResult], baseli
             raise CotdistillError(f"run {r.method!r} seed {r.seed} {r.split}: a manifest needs a predictions file")
         rel = os.path.relpath(Path(r.predictions).resolve(), p.parent.resolve())
         runs.append(ManifestRun(method=r.method, seed=r.seed, split=r.split, predictions=rel,
-                                n_sequences=r.n_sequences, wall_time_s=r.wall_time_s))
+                                n_sequences=r.n_sequences, wall_time_s=r.wall_time_s, selected=r.selected))
     manifest = Manifest(runs=runs, baseline=baseline, metric=metric, title=title)
     atomic_write_text(p, json.dumps(manifest.model_dump(), indent=2, ensure_ascii=False) + "\n")
 
