@@ -100,6 +100,16 @@ class MethodConfig(Section):
         return self.label or self.name
 
 
+class ValidationConfig(Section):
+    """The study's validation split: training questions set aside (seeded, per task), never trained on, on which
+    every choice made from results is made (e.g. a stage's `select_epoch`). Test splits are never used to choose."""
+
+    fraction: float = Field(0.1, ge=0, lt=1)  # of each task's training questions
+    max_per_task: int | None = Field(200, ge=1)  # a cap on the count a fraction gives
+    max_eval: int = Field(100, ge=1)  # validation questions one candidate is scored on (keeps selection cheap)
+    seed: int = 0
+
+
 class StudyConfig(Section):
     """Methods × seeds. Data: the lab (`lab`, with the scripted `teacher`), or, with `lab: null`, the run's
     `data` section (train split to train, its test split as IND), `ood_data` as OOD, and the teacher CoTs and
@@ -116,6 +126,10 @@ class StudyConfig(Section):
     report: str = "report"  # folder in the run folder for results.json and the report (two studies may share a run)
     train: dict[str, Any] = Field(default_factory=dict)  # TrainSettings fields shared by every method
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(batch_size=64, max_new_tokens=160))
+    validation: ValidationConfig | None = Field(default_factory=ValidationConfig)  # None: no validation split
+    # parallel single-thread worker processes for the method x seed trainings; None: one per available core
+    # (one on a GPU machine)
+    workers: int | None = Field(None, ge=1)
 
 
 class RunConfig(Section):

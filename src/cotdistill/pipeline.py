@@ -1,69 +1,20 @@
-"""Stages as functions over artifacts in a run folder.
-
-A stage's folder is named by a hash of its parameters (which include the hashes of its inputs), so a changed
-config reruns exactly the stages it touches. A stage is finished once its `_done.json` is written; a folder
-without it holds an interrupted stage, whose journal lets it resume. A user error raised before a stage has
-produced anything leaves no folder behind.
+"""The plain evaluation pipeline (examples, then evaluation) as stages of a run folder (runfolder.py); a config
+with a `study` section runs the study instead (study.py).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from .config import RunConfig
 from .errors import CotdistillError
 from .records import Example, atomic_write_text, read_jsonl, write_jsonl
-
-DONE = "_done.json"
-
-
-def fingerprint(value: Any) -> str:
-    """A short stable hash of JSON-able data (configs, parameters)."""
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()[:16]
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-class RunFolder:
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    def stage(self, name: str, params: dict, work: Callable[[Path], None]) -> Path:
-        """Run `work(folder)` unless a finished stage with the same parameters exists; return the folder."""
-        key = fingerprint({"stage": name, **params})
-        folder = self.root / "stages" / f"{name}-{key}"
-        if (folder / DONE).exists():
-            log(f"[{name}] up to date ({folder})")
-            return folder
-        fresh = not folder.exists()
-        log(f"[{name}] {'running' if fresh else 'resuming'} -> {folder}")
-        try:
-            work(folder)
-        except CotdistillError:
-            if fresh:
-                shutil.rmtree(folder, ignore_errors=True)
-            raise
-        atomic_write_text(folder / DONE, json.dumps({"stage": name, "key": key, "params": params}, indent=2, default=str))
-        return folder
+from .runfolder import DONE, RunFolder, file_digest, log
+from .study import run_study
 
 
 def examples_stage(run: RunFolder, cfg: RunConfig) -> Path:
@@ -110,8 +61,6 @@ def run_pipeline(cfg: RunConfig, stages: tuple[str, ...] = ("examples", "eval"))
     from .models import resolve_model
 
     if cfg.study is not None:
-        from .study import run_study
-
         run_study(cfg)
         atomic_write_text(Path(cfg.run_dir) / "config.yaml", yaml.safe_dump(cfg.model_dump(), sort_keys=False))
         return {}

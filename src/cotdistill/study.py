@@ -8,21 +8,36 @@ interrupted study resumes:
         per method: recipe -> training stages -> trained student -> IND and OOD predictions
     report: accuracy mean ± std over seeds, Δ to the baseline with a paired bootstrap interval, plot, HTML
 
-Methods that need the student's own view of the data get it from stages of their own: CoPeD samples
-rationales from the seed's Std-CoT student; MoRSD scores the teacher's candidates with the student.
+A recipe declares the upstream stages it needs (methods.base.Need) and the study resolves them generically:
+teacher CoTs and pairs come from the teacher's stage, student samples from the seed's Std-CoT student, a
+selection from MoRSD's selection stage; so recipes combine parts without special cases here.
+
+A validation split, carved (seeded, per task) from the training questions and never trained on, is where every
+choice made from results is made (a stage's `select_epoch`); the test splits are only ever reported.
+
+Each method × seed training runs in a single-thread worker process with deterministic algorithms, several at
+once (one per core by default); stages they share are computed once (the run folder's per-stage lock). Nothing
+in results.json depends on timing, thread count or the run folder's location: wall times go to timings.json.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import random
 import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import DataConfig, EvalConfig, LabData, LoraConfig, LabTeacher, MethodConfig, RunConfig, StudyConfig
+from .config import (DataConfig, EvalConfig, LabData, LabTeacher, LoraConfig, MethodConfig, RunConfig, StudyConfig,
+                     ValidationConfig)
 from .errors import CotdistillError
-from .pipeline import RunFolder, file_digest, fingerprint, log
-from .records import DualPair, Example, Rationale, read_jsonl, write_jsonl
+from .records import DualPair, Example, Rationale, atomic_write_text, read_jsonl, write_jsonl
+from .runfolder import RunFolder, file_digest, log
 
 
 # ---- shared stages ------------------------------------------------------------------------------------------
@@ -52,6 +67,30 @@ def lab_examples_stage(run: RunFolder, data: LabData) -> Path:
     return run.stage("lab_examples", {"data": data.model_dump()}, work) / "examples.jsonl"
 
 
+def validation_stage(run: RunFolder, examples_file: Path, validation: ValidationConfig | None) -> Path:
+    """The examples with a seeded share of each task's training questions relabelled split "validation"."""
+    if validation is None:
+        return examples_file
+
+    def work(folder: Path) -> None:
+        examples = read_jsonl(examples_file, Example)
+        by_task: dict[str, list[str]] = defaultdict(list)
+        for e in examples:
+            if e.split == "train":
+                by_task[e.task].append(e.id)
+        held: set[str] = set()
+        for task, ids in sorted(by_task.items()):
+            n = round(validation.fraction * len(ids))
+            n = min(n, validation.max_per_task) if validation.max_per_task is not None else n
+            held.update(random.Random(f"{validation.seed}/{task}").sample(ids, n))
+        write_jsonl(folder / "examples.jsonl",
+                    [e.model_copy(update={"split": "validation"}) if e.id in held else e for e in examples])
+        log(f"[validation] {len(held)} training questions set aside for validation")
+
+    params = {"examples": file_digest(examples_file), "validation": validation.model_dump()}
+    return run.stage("validation", params, work) / "examples.jsonl"
+
+
 def lab_teacher_stage(run: RunFolder, teacher: LabTeacher, examples_file: Path) -> Path:
     """The scripted teacher's CoTs for the training questions, graded, and EDIT's dual pairs from them."""
     from .lab.cli import _dual_pairs
@@ -73,7 +112,7 @@ def lab_teacher_stage(run: RunFolder, teacher: LabTeacher, examples_file: Path) 
 
 def student_init_stage(run: RunFolder, student: str, seed: int, texts_from: list[Path]) -> Path:
     """The seed's starting student: a lab preset initialised from scratch (tokenizer fitted on the study's
-    text), or a pretrained model copied as is. Every method of a seed starts from these same weights."""
+    training text), or a pretrained model copied as is. Every method of a seed starts from these same weights."""
     from .lab.students import SCRATCH_PRESETS, build_student
     from .models import hf_copy_of
 
@@ -81,12 +120,19 @@ def student_init_stage(run: RunFolder, student: str, seed: int, texts_from: list
         return Path(hf_copy_of(student))
 
     def work(folder: Path) -> None:
-        texts = [e.question for e in read_jsonl(texts_from[0], Example) if e.split == "train"]
-        texts += [r.text for r in read_jsonl(texts_from[1], Rationale)]
+        train = [e for e in read_jsonl(texts_from[0], Example) if e.split == "train"]
+        texts = [e.question for e in train]
+        texts += [r.text for r in training_only(read_jsonl(texts_from[1], Rationale), train)]
         build_student(student, texts, seed, save_to=folder / "model")
 
     params = {"preset": student, "seed": seed, "texts": [file_digest(p) for p in texts_from]}
     return run.stage("student_init", params, work) / "model"
+
+
+def training_only(records: Sequence[Any], train: Sequence[Example]) -> list[Any]:
+    """The rationales or pairs of training questions: a teacher's CoTs for validation questions stay unseen."""
+    ids = {e.id for e in train}
+    return [r for r in records if r.example_id in ids]
 
 
 # ---- per seed and method ------------------------------------------------------------------------------------
@@ -100,12 +146,23 @@ def _load(folder: Path):
     return model, tokenizer
 
 
+def _model_key(run: RunFolder, folder: Path) -> str:
+    """A model folder made in the run is named by its stage hash, so its path in the run identifies its content;
+    the relative path keeps every hash (and results.json) independent of where the run folder lives."""
+    try:
+        return str(folder.resolve().relative_to(run.root.resolve()))
+    except ValueError:
+        return str(folder)
+
+
 def student_rationales_stage(run: RunFolder, model_dir: Path, examples_file: Path, samples: int,
                              temperature: float, max_new_tokens: int, seed: int) -> Path:
     """Rationales sampled from a trained student on the training questions, graded (CoPeD's student side)."""
     from .generation import generate_texts
     from .grading import grade
     from .prompting import student_prompt
+
+    model_key = _model_key(run, model_dir)
 
     def work(folder: Path) -> None:
         model, tokenizer = _load(model_dir)
@@ -119,20 +176,15 @@ def student_rationales_stage(run: RunFolder, model_dir: Path, examples_file: Pat
                 graded = grade(g.text, example)
                 rationales.append(Rationale(id=f"{example.id}#student{i}", example_id=example.id, text=g.text.strip(),
                                             answer=graded.strict, correct=graded.strict_correct, origin="student",
-                                            model=str(model_dir), sample_index=i,
+                                            model=model_key, sample_index=i,
                                             truncated=g.finish_reason == "length"))
         write_jsonl(folder / "rationales.jsonl", rationales)
         right = sum(bool(r.correct) for r in rationales)
         log(f"[student_rationales] {len(rationales)} sampled, {right} correct")
 
-    params = {"model": fingerprint(_model_key(model_dir)), "examples": file_digest(examples_file), "samples": samples,
+    params = {"model": model_key, "examples": file_digest(examples_file), "samples": samples,
               "temperature": temperature, "max_new_tokens": max_new_tokens, "seed": seed}
     return run.stage("student_rationales", params, work) / "rationales.jsonl"
-
-
-def _model_key(folder: Path) -> str:
-    """A trained model folder is named by its stage hash, so its path identifies its content."""
-    return str(folder.resolve())
 
 
 def selection_stage(run: RunFolder, scorer_dir: Path, examples_file: Path, rationales_file: Path,
@@ -146,78 +198,175 @@ def selection_stage(run: RunFolder, scorer_dir: Path, examples_file: Path, ratio
         model, tokenizer = _load(scorer_dir)
         model.eval()
         examples = [e for e in read_jsonl(examples_file, Example) if e.split == "train"]
-        result = select_rationales(model, tokenizer, examples, read_jsonl(rationales_file, Rationale), config)
+        candidates = training_only(read_jsonl(rationales_file, Rationale), examples)
+        result = select_rationales(model, tokenizer, examples, candidates, config)
         write_jsonl(folder / "selected.jsonl", result.kept)
         result.write_table(folder / "scores.jsonl")
         log(f"[selection] kept {len(result.kept)} of {len(result.table)} rationales")
 
-    params = {"scorer": _model_key(scorer_dir), "examples": file_digest(examples_file),
+    params = {"scorer": _model_key(run, scorer_dir), "examples": file_digest(examples_file),
               "rationales": file_digest(rationales_file), "selection": config.model_dump()}
     return run.stage("selection", params, work) / "selected.jsonl"
 
 
+@dataclass(frozen=True)
+class Validation:
+    """How a stage's epochs are scored: the first `max_eval` validation questions, under the method's prompt."""
+
+    examples_file: Path
+    config: ValidationConfig
+    eval: EvalConfig
+    seed: int
+    spec: MethodConfig
+
+    def scorer(self, tokenizer: Any) -> Callable[[Any, Path], float]:
+        """score(model, folder) -> strict validation accuracy; predictions go to `folder` (resumable)."""
+        from .evaluate import evaluate
+        from .methods import eval_prompt
+
+        examples = [e for e in read_jsonl(self.examples_file, Example) if e.split == "validation"]
+        examples = examples[:self.config.max_eval]
+        if not examples:
+            raise CotdistillError(f"method {self.spec.row!r}: select_epoch needs validation questions; "
+                                  "study.validation leaves none")
+
+        def score(model: Any, folder: Path) -> float:
+            if (folder / "metrics.json").exists():
+                metrics = json.loads((folder / "metrics.json").read_text())
+            else:
+                model.eval()
+                metrics = evaluate(model, tokenizer, examples, self.eval, folder, seed=self.seed,
+                                   prompt_of=lambda e: eval_prompt(self.spec.name, e, self.eval.prompt_style,
+                                                                   tokenizer, self.spec.params))
+            right = sum(b["strict"] * b["n"] for b in metrics["benchmarks"].values())
+            return right / sum(b["n"] for b in metrics["benchmarks"].values())
+
+        return score
+
+
 def train_stage(run: RunFolder, spec: MethodConfig, seed: int, init_dir: Path, inputs_files: dict[str, Path],
-                train: dict[str, Any]) -> tuple[Path, int, float]:
-    """Compile the method's recipe and train it from the seed's initial student; returns the model folder,
-    the number of training sequences and the training time (read back from the finished stage)."""
-    from .methods import REGISTRY, MethodInputs
+                train: dict[str, Any], validation: Validation | None = None) -> tuple[Path, dict[str, Any]]:
+    """Compile the method's recipe and train it from the seed's initial student; returns the model folder and
+    what the training recorded (train.json: sequences, seconds, stages, and the epochs chosen on validation)."""
+    from .methods import REGISTRY, MethodInputs, recipe_params
     from .train.trainer import TrainSettings
 
-    if spec.name not in REGISTRY:
-        raise CotdistillError(f"unknown method {spec.name!r}; known: {', '.join(sorted(REGISTRY))}")
-    params = {"method": spec.name, "params": spec.params, "seed": seed, "init": _model_key(init_dir),
-              "inputs": {k: file_digest(p) for k, p in sorted(inputs_files.items())}, "train": train}
+    params = {"method": spec.name, "params": recipe_params(spec.params), "seed": seed,
+              "init": _model_key(run, init_dir), "inputs": {k: file_digest(p) for k, p in sorted(inputs_files.items())},
+              "train": train, "validation": validation.config.model_dump() if validation else None}
 
     def work(folder: Path) -> None:
         from .models import load_tokenizer
 
         tokenizer = load_tokenizer(str(init_dir))
-        examples = read_jsonl(inputs_files["examples"], Example)
-        inputs = MethodInputs(
-            examples=[e for e in examples if e.split == "train"],
-            rationales=read_jsonl(inputs_files["rationales"], Rationale),
-            pairs=read_jsonl(inputs_files["pairs"], DualPair) if "pairs" in inputs_files else (),
-            student_rationales=(read_jsonl(inputs_files["student_rationales"], Rationale)
-                                if "student_rationales" in inputs_files else ()),
-            tokenizer=tokenizer,
-        )
-        stages = REGISTRY[spec.name].build(inputs, spec.params)
+        train_examples = [e for e in read_jsonl(inputs_files["examples"], Example) if e.split == "train"]
+
+        def records(need: str, kind: type) -> list[Any]:
+            return training_only(read_jsonl(inputs_files[need], kind), train_examples) if need in inputs_files else []
+
+        inputs = MethodInputs(examples=train_examples, rationales=records("rationales", Rationale),
+                              pairs=records("pairs", DualPair),
+                              student_rationales=records("student_rationales", Rationale),
+                              selected=records("selection", Rationale) if "selection" in inputs_files else None,
+                              tokenizer=tokenizer)
+        stages = REGISTRY[spec.name].build(inputs, recipe_params(spec.params))
         started = time.perf_counter()
         settings = {**train, "seed": seed}
         if isinstance(settings.get("lora"), dict):
             settings["lora"] = LoraConfig(**settings["lora"])
-        final = run_stages(init_dir, tokenizer, stages, TrainSettings(**settings), folder / "run")
-        info = {"model": str(final.relative_to(folder)), "sequences": sum(len(s.sequences) for s in stages), "seconds": time.perf_counter() - started,
+        score = validation.scorer(tokenizer) if validation else None
+        final, selected = run_stages(init_dir, tokenizer, stages, TrainSettings(**settings), folder / "run", score)
+        info = {"model": str(final.relative_to(folder)), "sequences": sum(len(s.sequences) for s in stages),
+                "seconds": time.perf_counter() - started, "selected": selected,
                 "stages": [{"name": s.name, "sequences": len(s.sequences)} for s in stages]}
-        (folder / "train.json").write_text(json.dumps(info, indent=2))
+        atomic_write_text(folder / "train.json", json.dumps(info, indent=2))
 
     folder = run.stage(f"train-{spec.name}", params, work)
     info = json.loads((folder / "train.json").read_text())
-    return folder / info["model"], info["sequences"], info["seconds"]
+    return folder / info["model"], info
 
 
-def run_stages(init_dir: Path, tokenizer: Any, stages: list[Any], settings: Any, out: Path) -> Path:
-    """Weighted-trainer stages in runs, with a DPO stage (TRL's trainer) where a recipe asks for one;
-    each run starts from the model the previous one saved. Returns the final model folder."""
+def run_stages(init_dir: Path, tokenizer: Any, stages: list[Any], settings: Any, out: Path,
+               score: Callable[[Any, Path], float] | None = None) -> tuple[Path, list[dict[str, Any]]]:
+    """Weighted-trainer stages in runs, with a DPO stage (TRL's trainer) where a recipe asks for one and a stage
+    of its own where a recipe asks to select its epoch (`select_epoch`, scored by `score` on validation); each
+    run starts from the model the previous one left. Returns the final model folder and the epochs selected."""
     from .methods.dpo import DPOSettings, train_dpo
     from .train.trainer import train_stages
 
-    current, pending, part = init_dir, [], 0
+    current, pending, part, selected = init_dir, [], 0, []
     for stage in [*stages, None]:
-        if stage is not None and stage.extra.get("trainer") != "dpo":
+        alone = stage is not None and (stage.extra.get("trainer") == "dpo" or stage.extra.get("select_epoch"))
+        if stage is not None and not alone:
             pending.append(stage)
             continue
         if pending:
             current = train_stages(str(current), tokenizer, pending, settings, out / f"part{part}")
             pending, part = [], part + 1
-        if stage is not None:
+        if stage is None:
+            break
+        if stage.extra.get("trainer") == "dpo":
             target = out / f"part{part}-dpo"
             if not (target / "config.json").exists():
                 dpo = DPOSettings(beta=stage.extra.get("beta", 0.1), seed=settings.seed,
                                   **stage.extra.get("settings", {}))
                 train_dpo(str(current), tokenizer, stage.extra["rows"], dpo, target)
-            current, part = target, part + 1
-    return Path(current)
+            current = target
+        else:
+            if score is None:
+                raise CotdistillError(f"stage {stage.name!r} asks for select_epoch, which needs study.validation")
+            target = out / f"part{part}"
+            per_epoch = replace(settings, training_args={**settings.training_args, "save_strategy": "epoch",
+                                                         "save_total_limit": None})
+            train_stages(str(current), tokenizer, [stage], per_epoch, target)
+            current, record = select_epoch(target, stage.name, Path(current), tokenizer, score)
+            selected.append(record)
+        part += 1
+    return Path(current), selected
+
+
+def select_epoch(part_dir: Path, stage_name: str, base_dir: Path, tokenizer: Any,
+                 score: Callable[[Any, Path], float]) -> tuple[Path, dict[str, Any]]:
+    """The epoch checkpoint of a trained stage that scores best on validation (the earliest of equals), saved
+    with the tokenizer as a model folder beside `part_dir`; and a record of every candidate's score."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    chosen = part_dir.with_name(part_dir.name + "-selected")
+    if (chosen / "selection.json").exists():
+        return chosen, json.loads((chosen / "selection.json").read_text())
+    checkpoints = sorted((part_dir / "stages").glob(f"*-{stage_name}/checkpoints/{PREFIX_CHECKPOINT_DIR}-*"),
+                         key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    if not checkpoints:
+        raise CotdistillError(f"{part_dir}: stage {stage_name!r} saved no epoch checkpoint to select from")
+    candidates = []
+    for checkpoint in checkpoints:
+        model = _checkpoint_model(checkpoint, base_dir)
+        epoch = json.loads((checkpoint / "trainer_state.json").read_text())["epoch"]
+        candidates.append({"epoch": round(epoch, 4), "validation_strict": score(model, part_dir / "validation" / checkpoint.name)})
+    best = max(range(len(candidates)), key=lambda i: (candidates[i]["validation_strict"], -i))
+    model = _checkpoint_model(checkpoints[best], base_dir)
+    staging = chosen.with_name(chosen.name + ".partial")
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    record = {"stage": stage_name, "by": "validation strict accuracy", **candidates[best], "candidates": candidates}
+    atomic_write_text(staging / "selection.json", json.dumps(record, indent=2))
+    if chosen.exists():
+        import shutil
+
+        shutil.rmtree(chosen)
+    os.replace(staging, chosen)
+    return chosen, record
+
+
+def _checkpoint_model(checkpoint: Path, base_dir: Path) -> Any:
+    """The full model a Trainer checkpoint holds: its weights, or its LoRA folded into the stage's base."""
+    from .train.trainer import _load as load_weights
+
+    if (checkpoint / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(load_weights(base_dir), checkpoint).merge_and_unload()
+    return load_weights(checkpoint)
 
 
 def eval_split_stage(run: RunFolder, model_dir: Path, examples_file: Path, split: str, eval_cfg: EvalConfig,
@@ -234,7 +383,7 @@ def eval_split_stage(run: RunFolder, model_dir: Path, examples_file: Path, split
         evaluate(model, tokenizer, examples, eval_cfg, folder, seed=seed,
                  prompt_of=lambda e: eval_prompt(spec.name, e, eval_cfg.prompt_style, tokenizer, spec.params))
 
-    params = {"model": _model_key(model_dir), "examples": file_digest(examples_file), "split": split,
+    params = {"model": _model_key(run, model_dir), "examples": file_digest(examples_file), "split": split,
               "eval": eval_cfg.model_dump(), "seed": seed, "method": spec.name, "params": spec.params}
     return run.stage("eval", params, work) / "predictions.jsonl"
 
@@ -254,8 +403,6 @@ def teacher_predictions_stage(run: RunFolder, teacher: LabTeacher, examples_file
     params = {"teacher": teacher.model_dump(), "examples": file_digest(examples_file), "split": split}
     return run.stage("teacher_eval", params, work) / "predictions.jsonl"
 
-
-# ---- the study ----------------------------------------------------------------------------------------------
 
 SPLITS = {"IND": "test", "OOD": "ood"}  # report label -> examples split (the lab's)
 OOD_SPLIT = "ood/"  # + the benchmark's column name: the split of each OOD benchmark's questions
@@ -288,18 +435,166 @@ def ood_splits(examples_file: Path) -> dict[str, str]:
     return {OOD_PREFIX + split[len(OOD_SPLIT):]: split for split in found}
 
 
-def run_study(cfg: RunConfig) -> Any:
-    """Every method × seed, shared stages computed once; writes results.json and report/ in the run folder."""
-    from .report import MANIFEST_NAME, RunResult, write_manifest, write_report
+# ---- one method × seed: its needs resolved into files, trained, evaluated ------------------------------------
 
-    study = cfg.study
-    assert study is not None
-    run = RunFolder(cfg.run_dir)
+@dataclass(frozen=True)
+class Shared:
+    """What every job reads, made before any job runs: the run folder, examples, the teacher's outputs."""
+
+    run_dir: Path
+    study: StudyConfig
+    examples: Path
+    rationales: Path
+    pairs: Path | None
+    splits: dict[str, str]
+
+
+def resolve_needs(run: RunFolder, shared: Shared, spec: MethodConfig, seed: int,
+                  init_dir: Path) -> dict[str, Path]:
+    """The files of the upstream stages the method's recipe declares it needs (methods.base.Need)."""
+    from .methods import REGISTRY
+
+    study = shared.study
+    files = {"examples": shared.examples, "rationales": shared.rationales}
+    if shared.pairs is not None:
+        files["pairs"] = shared.pairs
+    needs = REGISTRY[spec.name].needs_for(spec.params)
+    if "pairs" in needs and shared.pairs is None:
+        raise CotdistillError(f"method {spec.row!r} needs dual pairs; the teacher's outputs hold no pairs.jsonl")
+    teacher_files = dict(files)
+    warm: Path | None = None
+
+    def warm_student() -> Path:  # the seed's Std-CoT student: the same stage as the study's own std_cot row
+        nonlocal warm
+        if warm is None:
+            std_cot = MethodConfig(name="std_cot")
+            warm, _ = train_stage(run, std_cot, seed, init_dir, teacher_files, study.train,
+                                  validation_for(shared, std_cot, seed))
+        return warm
+
+    if "student_rationales" in needs:
+        files["student_rationales"] = student_rationales_stage(
+            run, warm_student(), shared.examples, int(spec.params.get("student_samples", 1)),
+            float(spec.params.get("student_temperature", 0.7)), study.eval.max_new_tokens, seed)
+    if "selection" in needs:
+        selection = dict(spec.params.get("selection") or {})
+        scorer = warm_student() if selection.get("scorer") == "warm" else init_dir
+        files["selection"] = selection_stage(run, scorer, shared.examples, shared.rationales, selection)
+    return files
+
+
+def validation_for(shared: Shared, spec: MethodConfig, seed: int) -> Validation | None:
+    study = shared.study
+    return Validation(shared.examples, study.validation, study.eval, seed, spec) if study.validation else None
+
+
+def run_job(shared: Shared, spec: MethodConfig, seed: int) -> list[Any]:
+    """Train one method with one seed (its needs first) and evaluate it on every split: its RunResults."""
+    from .report import RunResult
+
+    study = shared.study
+    run = RunFolder(shared.run_dir)
+    init_dir = student_init_stage(run, study.student, seed, [shared.examples, shared.rationales])
+    files = resolve_needs(run, shared, spec, seed, init_dir)
+    model_dir, info = train_stage(run, spec, seed, init_dir, files, study.train, validation_for(shared, spec, seed))
+    selected = {"epochs": info["selected"]} if info.get("selected") else None
+    return [RunResult(spec.row, seed, label, eval_split_stage(run, model_dir, shared.examples, split, study.eval,
+                                                             seed, spec),
+                      info["sequences"], info["seconds"], selected=selected)
+            for label, split in shared.splits.items()]
+
+
+# ---- workers ---------------------------------------------------------------------------------------------------
+
+
+def default_workers(jobs: int) -> int:
+    """One worker per core the process may use (at most one per job); one on an accelerator, which parallel
+    trainings would contend for (each worker still runs one thread there)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(jobs, cores))
+
+
+def pin_worker() -> None:
+    """One thread and deterministic kernels: a job's results must not depend on the machine's thread count."""
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it for deterministic matmuls
+    torch.set_num_threads(1)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already fixed once inter-op work ran in this process
+        pass
+    torch.use_deterministic_algorithms(True)
+
+
+@contextmanager
+def pinned_here() -> Iterator[None]:
+    """pin_worker for the calling process while the block runs, then the caller's settings back."""
+    import torch
+
+    saved_env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TOKENIZERS_PARALLELISM",
+                                                 "CUBLAS_WORKSPACE_CONFIG")}
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    pin_worker()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_jobs(shared: Shared, jobs: list[tuple[MethodConfig, int]], workers: int) -> list[list[Any]]:
+    """Every job's RunResults, in job order; `workers` > 1 runs them in that many spawned worker processes."""
+    if workers <= 1:
+        with pinned_here():
+            return [run_job(shared, spec, seed) for spec, seed in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    log(f"[study] {len(jobs)} trainings on {workers} single-thread workers")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=pin_worker) as pool:
+        futures = [pool.submit(run_job, shared, spec, seed) for spec, seed in jobs]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # a failed job stops the study: start no further job
+            raise
+
+
+# ---- the study ----------------------------------------------------------------------------------------------
+
+
+def check_methods(study: StudyConfig) -> None:
+    """Unknown methods and needs fail before anything runs."""
+    from .methods import REGISTRY
+
     labels = [m.row for m in study.methods]
     if len(set(labels)) != len(labels):
         raise CotdistillError("two methods share a report row; give one a distinct `label`")
+    for spec in study.methods:
+        if spec.name not in REGISTRY:
+            raise CotdistillError(f"unknown method {spec.name!r}; known: {', '.join(sorted(REGISTRY))}")
+        REGISTRY[spec.name].needs_for(spec.params)
+
+
+def prepare(cfg: RunConfig, run: RunFolder) -> Shared:
+    """The stages every job shares: examples (with the validation split carved out) and the teacher's outputs."""
+    study = cfg.study
+    assert study is not None
     if study.lab is not None:
-        examples_file = lab_examples_stage(run, study.lab)
+        examples_file = validation_stage(run, lab_examples_stage(run, study.lab), study.validation)
         teacher_dir = lab_teacher_stage(run, study.teacher, examples_file)
         has_ood = study.lab.ood
     else:
@@ -308,42 +603,40 @@ def run_study(cfg: RunConfig) -> Any:
                                   "when study.lab is null")
         if isinstance(cfg.data, list):
             raise CotdistillError("a study trains on one data section; list several benchmarks in study.ood_data")
-        examples_file = data_examples_stage(run, cfg.data, study.ood_data)
+        examples_file = validation_stage(run, data_examples_stage(run, cfg.data, study.ood_data), study.validation)
         teacher_dir = Path(study.teacher_outputs)
         has_ood = False  # the data's OOD benchmarks get a column each (ood_splits), not the lab's one "OOD"
-    shared = {"examples": examples_file, "rationales": teacher_dir / "rationales.jsonl"}
-    if (teacher_dir / "pairs.jsonl").is_file():
-        shared["pairs"] = teacher_dir / "pairs.jsonl"
+    pairs = teacher_dir / "pairs.jsonl"
     splits = {label: split for label, split in SPLITS.items() if split != "ood" or has_ood}
     if study.lab is None:
         splits.update(ood_splits(examples_file))
-    results: list[RunResult] = []
-    for seed in study.seeds:
-        init_dir = student_init_stage(run, study.student, seed, [examples_file, shared["rationales"]])
-        for spec in study.methods:
-            files = dict(shared)
-            if spec.name == "coped":  # CoPeD learns from the Std-CoT student's own rationales as well
-                std_dir, _, _ = train_stage(run, MethodConfig(name="std_cot"), seed, init_dir, shared, study.train)
-                files["student_rationales"] = student_rationales_stage(
-                    run, std_dir, examples_file, int(spec.params.get("student_samples", 1)),
-                    float(spec.params.get("student_temperature", 0.7)), study.eval.max_new_tokens, seed)
-            params = {k: v for k, v in spec.params.items() if k not in ("student_samples", "student_temperature")}
-            if spec.name == "morsd":  # MoRSD trains on the rationales its student-measured selection keeps
-                selection = dict(params.pop("selection", {}))
-                scorer = init_dir
-                if selection.get("scorer") == "warm":
-                    scorer, _, _ = train_stage(run, MethodConfig(name="std_cot"), seed, init_dir, shared, study.train)
-                files["rationales"] = selection_stage(run, scorer, examples_file, shared["rationales"], selection)
-            model_dir, n_sequences, seconds = train_stage(run, MethodConfig(name=spec.name, params=params), seed,
-                                                          init_dir, files, study.train)
-            for label, split in splits.items():
-                predictions = eval_split_stage(run, model_dir, examples_file, split, study.eval, seed, spec)
-                results.append(RunResult(spec.row, seed, label, predictions, n_sequences, seconds))
+    return Shared(run.root, study, examples_file, teacher_dir / "rationales.jsonl", pairs if pairs.is_file() else None,
+                  splits)
+
+
+def run_study(cfg: RunConfig) -> Any:
+    """Every method × seed, shared stages computed once; writes results.json (and timings.json) and report/ in
+    the run folder."""
+    from .report import MANIFEST_NAME, RunResult, write_manifest, write_report
+
+    study = cfg.study
+    assert study is not None
+    check_methods(study)
+    run = RunFolder(cfg.run_dir)
+    shared = prepare(cfg, run)
+    jobs = [(spec, seed) for seed in study.seeds for spec in study.methods]
+    workers = study.workers or default_workers(len(jobs))
+    results: list[RunResult] = [r for job in run_jobs(shared, jobs, workers) for r in job]
     if study.lab is not None:  # the scripted teacher can answer the test questions too: the report's teacher row
-        for label, split in splits.items():
+        for label, split in shared.splits.items():
             results.append(RunResult("teacher", None, label,
-                                     teacher_predictions_stage(run, study.teacher, examples_file, split)))
-    write_manifest(run.root / study.report / MANIFEST_NAME, results, baseline=study.baseline)
-    comparison, _ = write_report(results, run.root / study.report, baseline=study.baseline)
+                                     teacher_predictions_stage(run, study.teacher, shared.examples, split)))
+    out = run.root / study.report
+    # results.json holds only what the same config always yields; wall times vary run to run, so apart
+    write_manifest(out / MANIFEST_NAME, [replace(r, wall_time_s=None) for r in results], baseline=study.baseline)
+    timings = [{"method": r.method, "seed": r.seed, "train_seconds": r.wall_time_s}
+               for r in results if r.wall_time_s is not None and r.split == next(iter(shared.splits))]
+    atomic_write_text(out / "timings.json", json.dumps({"workers": workers, "runs": timings}, indent=2) + "\n")
+    comparison, _ = write_report(results, out, baseline=study.baseline)
     print(comparison.to_markdown())
     return comparison

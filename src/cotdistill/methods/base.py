@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from ..records import DualPair, Example, Rationale, WeightedSequence
 
@@ -23,6 +23,7 @@ class MethodInputs:
     rationales: Sequence[Rationale] = ()  # graded teacher rationales (several per question where sampled)
     pairs: Sequence[DualPair] = ()  # EDIT's dual CoTs
     student_rationales: Sequence[Rationale] = ()  # graded rationales sampled from a Std-CoT student (CoPeD)
+    selected: Sequence[Rationale] | None = None  # the rationales MoRSD's selection kept; None: no selection ran
     tokenizer: Any = None  # the student's tokenizer: recipes compile token ids for it
     encoder_decoder: bool = False  # T5-style student: prompt feeds the encoder, target the decoder
 
@@ -41,14 +42,44 @@ class TrainingStage:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# What a recipe can ask the study for. "rationales" (graded teacher CoTs) and "pairs" (dual CoTs) come from the
+# teacher; "student_rationales" are sampled from the seed's Std-CoT student on the training questions;
+# "selection" runs MoRSD's selection over the teacher's rationales and fills MethodInputs.selected.
+Need = Literal["rationales", "pairs", "student_rationales", "selection"]
+NEEDS: tuple[Need, ...] = ("rationales", "pairs", "student_rationales", "selection")
+
+# The params keys that configure a need's upstream stage. The study reads them and hands the recipe the rest.
+UPSTREAM_PARAMS: dict[Need, tuple[str, ...]] = {
+    "student_rationales": ("student_samples", "student_temperature"),
+    "selection": ("selection",),
+}
+
+
+def recipe_params(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` without the keys that configure upstream stages (UPSTREAM_PARAMS)."""
+    upstream = {k for keys in UPSTREAM_PARAMS.values() for k in keys}
+    return {k: v for k, v in params.items() if k not in upstream}
+
+
 @dataclass(frozen=True)
 class Method:
-    """A registered recipe: its name, the shared stages it needs, and the function that compiles it."""
+    """A registered recipe: its name, the upstream stages it needs, and the function that compiles it.
+
+    `needs` is a tuple of Need, or a function of the method's params returning one (an ablation that drops a
+    part of a recipe also drops the stage that feeds it).
+    """
 
     name: str
     build: Callable[[MethodInputs, dict[str, Any]], list[TrainingStage]]
-    needs: tuple[str, ...] = ("rationales",)
+    needs: tuple[Need, ...] | Callable[[dict[str, Any]], tuple[Need, ...]] = ("rationales",)
     summary: str = ""
+
+    def needs_for(self, params: dict[str, Any]) -> tuple[Need, ...]:
+        needs = self.needs(params) if callable(self.needs) else self.needs
+        unknown = set(needs) - set(NEEDS)
+        if unknown:
+            raise ValueError(f"method {self.name!r} needs {sorted(unknown)}; known needs: {', '.join(NEEDS)}")
+        return needs
 
 
 REGISTRY: dict[str, Method] = {}

@@ -94,6 +94,27 @@ def krsl_sequences(inputs: MethodInputs, pairs: list[DualPair], alpha: float,
     return out, counts
 
 
+def sft_stage(sequences: list[WeightedSequence], p: EditParams, **fields: Any) -> TrainingStage:
+    """Stage 1 under EditParams' stage-1 schedule; `fields` adds TrainingStage fields and `extra` entries."""
+    extra = fields.pop("extra", {})
+    return TrainingStage(name="sft", sequences=sequences, learning_rate=p.stage1.learning_rate,
+                         epochs=p.stage1.epochs, extra={**p.stage1.trainer_extra(), **extra}, **fields)
+
+
+def krsl_stage(inputs: MethodInputs, pairs: list[DualPair], p: EditParams, after_sft: bool) -> TrainingStage:
+    """Stage 2: key-reasoning-step learning on the pairs `p` selects from `pairs`."""
+    kept, invalid = select_pairs(pairs, p)
+    if not kept:
+        raise CotdistillError(f"method {NAME!r}: no dual pair left for stage 2 (kinds {p.pair_kinds}, "
+                              f"error types {p.error_types}, {len(pairs)} pairs given)")
+    sequences, counts = krsl_sequences(inputs, kept, p.alpha, p.beta)
+    return TrainingStage(
+        name="krsl", sequences=sequences, learning_rate=p.stage2.learning_rate, epochs=p.stage2.epochs,
+        negative_nll_cap=p.nll_threshold, merge_lora_before=after_sft,
+        extra={**p.stage2.trainer_extra(), "stats": {
+            "alpha": p.alpha, "beta": p.beta, "pairs": len(kept), "invalid_pairs_dropped": invalid, **counts}})
+
+
 def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
     p = parse_params(EditParams, NAME, params)
     stages: list[TrainingStage] = []
@@ -101,20 +122,10 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
         rationales = stage1_rationales(inputs, p.rectified)
         if not rationales:
             raise CotdistillError(f"method {NAME!r}: no correct teacher or rectified CoT for stage 1")
-        stages.append(TrainingStage(
-            name="sft", sequences=sft_sequences(inputs, rationales, NAME), learning_rate=p.stage1.learning_rate,
-            epochs=p.stage1.epochs, extra={**p.stage1.trainer_extra(), "stats": {"rectified": p.rectified}}))
+        stages.append(sft_stage(sft_sequences(inputs, rationales, NAME), p,
+                                extra={"stats": {"rectified": p.rectified}}))
     if "krsl" in p.stages:
-        pairs, invalid = select_pairs(list(inputs.pairs), p)
-        if not pairs:
-            raise CotdistillError(f"method {NAME!r}: no dual pair left for stage 2 (kinds {p.pair_kinds}, "
-                                  f"error types {p.error_types}, {len(inputs.pairs)} pairs given)")
-        sequences, counts = krsl_sequences(inputs, pairs, p.alpha, p.beta)
-        stages.append(TrainingStage(
-            name="krsl", sequences=sequences, learning_rate=p.stage2.learning_rate, epochs=p.stage2.epochs,
-            negative_nll_cap=p.nll_threshold, merge_lora_before="sft" in p.stages,
-            extra={**p.stage2.trainer_extra(), "stats": {
-                "alpha": p.alpha, "beta": p.beta, "pairs": len(pairs), "invalid_pairs_dropped": invalid, **counts}}))
+        stages.append(krsl_stage(inputs, list(inputs.pairs), p, after_sft="sft" in p.stages))
     return stages
 
 

@@ -1,8 +1,9 @@
 """MoRSD's training stage: Std-CoT on the rationales the selection kept (selection itself: cotdistill.select).
 
-Rationale Difficulty needs the student, so the pipeline runs `select.select_rationales` as its own stage and
-hands the kept rationales in as `MethodInputs.rationales`; `params["selected_ids"]`, when given, narrows them to
-the ids a saved score table marked kept. Each kept rationale becomes question -> rationale + answer, exactly
+Rationale Difficulty needs the student, so the recipe declares the "selection" need: the study runs
+`select.select_rationales` as its own stage (configured by params["selection"]) and hands the kept rationales in
+as `MethodInputs.selected`; without a selection (a recipe test) every rationale is a candidate.
+`params["selected_ids"]`, when given, narrows them to the ids a saved score table marked kept. Each kept rationale becomes question -> rationale + answer, exactly
 as Std-CoT trains, with the closing answer sentence labelled as the answer segment.
 """
 
@@ -19,23 +20,25 @@ from .encode import encode, weighted_sequence
 
 
 def morsd_rationales(inputs: MethodInputs, params: dict[str, Any]) -> list[Rationale]:
-    """The rationales to train on: all inputs, or those whose id is in params["selected_ids"]."""
+    """The rationales to train on: the selection's (all inputs without one), or those whose id is in
+    params["selected_ids"]."""
+    candidates = list(inputs.selected if inputs.selected is not None else inputs.rationales)
     selected = params.get("selected_ids")
     if selected is None:
-        return list(inputs.rationales)
+        return candidates
     wanted = set(selected)
-    missing = wanted - {r.id for r in inputs.rationales}
+    missing = wanted - {r.id for r in candidates}
     if missing:
         raise CotdistillError(f"morsd: selected_ids names {len(missing)} rationale(s) not in the inputs, "
                               f"e.g. {sorted(missing)[0]!r}")
-    return [r for r in inputs.rationales if r.id in wanted]
+    return [r for r in candidates if r.id in wanted]
 
 
 def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
-    unknown = set(params) - {"selected_ids", "prompt_style", "selection"}
+    unknown = set(params) - {"selected_ids", "prompt_style"}
     if unknown:
-        raise CotdistillError(f"morsd: unknown option(s) {sorted(unknown)}; known: prompt_style, selected_ids, "
-                              "selection (the options of select.SelectionConfig, used by the selection stage)")
+        raise CotdistillError(f"morsd: unknown option(s) {sorted(unknown)}; known: prompt_style, selected_ids "
+                              "(and `selection`, the options of select.SelectionConfig, read by the study)")
     if inputs.tokenizer is None:
         raise CotdistillError("morsd: MethodInputs.tokenizer is required to compile token ids")
     style = params.get("prompt_style", "plain")
@@ -55,6 +58,6 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
 METHOD = register(Method(
     name="morsd",
     build=build,
-    needs=("rationales",),
+    needs=("rationales", "selection"),
     summary="MoRSD: Std-CoT on teacher rationales kept by accuracy, diversity and student-measured difficulty",
 ))

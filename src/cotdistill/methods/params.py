@@ -27,6 +27,9 @@ class StageParams(Params):
     warmup_ratio: float | None = Field(default=None, ge=0, lt=1)
     batch_size: int | None = Field(default=None, ge=1)  # effective batch (sequences, or pairs in EDIT stage 2)
     max_length: int | None = Field(default=None, ge=1)  # prompt + target tokens
+    # keep the epoch whose checkpoint scores best on the study's validation split (costs one validation
+    # evaluation per epoch), rather than the last one
+    select_epoch: bool = False
 
     def trainer_extra(self) -> dict[str, Any]:
         """The settings TrainingStage has no field for, for the trainer to read from `extra`.
@@ -34,7 +37,7 @@ class StageParams(Params):
         Recipes put what they measured while compiling (counts, the parameters used) under `extra["stats"]`,
         so every other key of `extra` is a training setting.
         """
-        return self.model_dump(exclude={"learning_rate", "epochs"}, exclude_none=True)
+        return self.model_dump(exclude={"learning_rate", "epochs"}, exclude_defaults=True)
 
 
 P = TypeVar("P", bound=Params)

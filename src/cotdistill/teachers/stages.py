@@ -26,7 +26,7 @@ from typing import Literal
 
 from ..errors import CotdistillError
 from ..grading import extract_flexible, extract_strict, is_correct
-from ..pipeline import RunFolder, file_digest, fingerprint, log
+from ..runfolder import RunFolder, file_digest, fingerprint, log
 from ..records import DualPair, Example, JsonlJournal, Rationale, atomic_write_text, read_jsonl, write_jsonl
 from .base import Demonstration, Teacher
 
