@@ -29,25 +29,15 @@ from .records import DualPair, Example, Rationale, read_jsonl, write_jsonl
 
 
 def lab_examples_stage(run: RunFolder, data: LabData) -> Path:
-    """Train, IND test and OOD test questions for every family (OOD: the family's hard difficulty)."""
-    from .lab.families import get_family
-    from .lab.generate import generate_examples
+    """Train, validation, IND test and OOD test questions for every family (lab.generate.lab_examples)."""
+    from collections import Counter
+
+    from .lab.generate import lab_examples
 
     def work(folder: Path) -> None:
-        examples: list[Example] = []
-        for family in data.families:
-            knobs = data.difficulty.get(family, {})
-            train = generate_examples(family, data.train_n, data.seed, knobs, split="train")
-            seen = [e.question for e in train]
-            test = generate_examples(family, data.test_n, data.seed + 1, knobs, split="test", exclude=seen)
-            examples += train + test
-            if data.ood:
-                hard = data.ood_difficulty.get(family) or dict(get_family(family).hard_difficulty)
-                examples += generate_examples(family, data.test_n, data.seed + 2, hard, split="ood",
-                                              exclude=seen + [e.question for e in test], id_prefix="lab-ood")
+        examples = lab_examples(data)
         write_jsonl(folder / "examples.jsonl", examples)
-        log(f"[examples] {sum(e.split == 'train' for e in examples)} train, "
-            f"{sum(e.split == 'test' for e in examples)} IND test, {sum(e.split == 'ood' for e in examples)} OOD test")
+        log("[examples] " + ", ".join(f"{n} {split}" for split, n in Counter(e.split for e in examples).items()))
 
     return run.stage("lab_examples", {"data": data.model_dump()}, work) / "examples.jsonl"
 
@@ -59,7 +49,7 @@ def lab_teacher_stage(run: RunFolder, teacher: LabTeacher, examples_file: Path) 
 
     def work(folder: Path) -> None:
         train = [e for e in read_jsonl(examples_file, Example) if e.split == "train"]
-        scripted = ScriptedTeacher(teacher.mistake_rate, teacher.spurious_rate, teacher.mistake_types, teacher.seed)
+        scripted = ScriptedTeacher.from_config(teacher)
         rationales = [r for rs in scripted.solve(train, n=teacher.samples) for r in rs]
         pairs = _dual_pairs(scripted, train, rationales)
         write_jsonl(folder / "rationales.jsonl", rationales)
@@ -247,7 +237,7 @@ def teacher_predictions_stage(run: RunFolder, teacher: LabTeacher, examples_file
 
     def work(folder: Path) -> None:
         examples = [e for e in read_jsonl(examples_file, Example) if e.split == split]
-        scripted = ScriptedTeacher(teacher.mistake_rate, teacher.spurious_rate, teacher.mistake_types, teacher.seed)
+        scripted = ScriptedTeacher.from_config(teacher)
         rows = [score(e, [Generated(r[0].text, "stop", 0)]) for e, r in zip(examples, scripted.solve(examples))]
         write_jsonl(folder / "predictions.jsonl", rows)
 
@@ -285,20 +275,21 @@ def run_study(cfg: RunConfig) -> Any:
     if len(set(labels)) != len(labels):
         raise CotdistillError("two methods share a report row; give one a distinct `label`")
     if study.lab is not None:
+        from .lab.generate import evaluation_splits
+
         examples_file = lab_examples_stage(run, study.lab)
         teacher_dir = lab_teacher_stage(run, study.teacher, examples_file)
-        has_ood = study.lab.ood
+        splits = evaluation_splits(study.lab)
     else:
         if not study.teacher_outputs or not (Path(study.teacher_outputs) / "rationales.jsonl").is_file():
             raise CotdistillError("study.teacher_outputs must name a `cotdistill teach` folder with rationales.jsonl "
                                   "when study.lab is null")
         examples_file = data_examples_stage(run, cfg.data, study.ood_data)
         teacher_dir = Path(study.teacher_outputs)
-        has_ood = study.ood_data is not None
+        splits = {label: split for label, split in SPLITS.items() if split != "ood" or study.ood_data is not None}
     shared = {"examples": examples_file, "rationales": teacher_dir / "rationales.jsonl"}
     if (teacher_dir / "pairs.jsonl").is_file():
         shared["pairs"] = teacher_dir / "pairs.jsonl"
-    splits = {label: split for label, split in SPLITS.items() if split != "ood" or has_ood}
     results: list[RunResult] = []
     for seed in study.seeds:
         init_dir = student_init_stage(run, study.student, seed, [examples_file, shared["rationales"]])
