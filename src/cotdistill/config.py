@@ -63,23 +63,37 @@ class EvalConfig(Section):
     prompt_style: Literal["plain", "chat"] = "plain"
 
 
+Knobs = dict[str, int]  # a lab family's difficulty knobs, e.g. {"people": 5}
+
+
 class LabData(Section):
-    """Lab questions: IND at each family's default difficulty (or `difficulty`), OOD at its hard setting."""
+    """Lab questions per family: train, validation and IND test drawn from one difficulty mix, and OOD levels.
+
+    `difficulty` gives a family its IND setting: knobs ({people: 3}), or a weighted mix of settings
+    ([{people: 3, weight: 2}, {people: 4}, {people: 5}]; weight 1 when omitted), shared out exactly over
+    train_n, validation_n and test_n. `ood_difficulty` gives its harder OOD setting (default: the family's own
+    hard one): knobs make one split "ood"; a list of knobs makes one split per level, "ood-1", "ood-2", ... in
+    list order, each with `ood_test_n` questions (default test_n). Every question of a family is distinct
+    across all its splits (docs/lab.md).
+    """
 
     families: list[str] = Field(default_factory=lambda: ["web_of_lies"])
-    train_n: int = 2000  # training questions per family
-    test_n: int = 200  # IND and OOD test questions per family
-    difficulty: dict[str, dict[str, int]] = Field(default_factory=dict)  # family -> knobs for IND
+    train_n: int = Field(2000, ge=1)  # training questions per family
+    validation_n: int = Field(0, ge=0)  # validation questions per family (split "validation"), from the IND mix
+    test_n: int = Field(200, ge=0)  # IND test questions per family (and OOD ones unless ood_test_n is given)
+    difficulty: dict[str, Knobs | list[dict[str, float]]] = Field(default_factory=dict)  # family -> knobs or mix
     ood: bool = True
-    ood_difficulty: dict[str, dict[str, int]] = Field(default_factory=dict)  # family -> knobs; default: its hard one
+    ood_difficulty: dict[str, Knobs | list[Knobs]] = Field(default_factory=dict)  # family -> knobs or levels
+    ood_test_n: int | None = Field(None, ge=1)  # questions per family at each OOD level
     seed: int = 0
 
 
 class LabTeacher(Section):
-    """The scripted teacher: its mistake rate and types decide what D- and the dual pairs hold."""
+    """The scripted teacher: its mistake rate and types decide what D- and the dual pairs hold (docs/lab.md)."""
 
-    mistake_rate: float = 0.3
-    spurious_rate: float = 0.0
+    mistake_rate: float = 0.3  # chance of a mistake per CoT, whatever the question (a floor when slip_rate is set)
+    slip_rate: float = 0.0  # question-dependent mistakes: chance of a slip per unit of step load
+    spurious_rate: float = 0.0  # right answer through broken steps (CoPeD and MoRSD should turn these down)
     mistake_types: dict[str, float] = Field(default_factory=lambda: {"calculation": 1, "logical": 1, "knowledge": 1})
     samples: int = 1  # CoTs per question (MoRSD selects among several)
     seed: int = 0

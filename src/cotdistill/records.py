@@ -75,6 +75,9 @@ class Rationale(Record):
     model: str = ""
     sample_index: int = 0
     key_spans: list[tuple[int, int]] = Field(default_factory=list)  # character spans that differ from the solution
+    # the character span of the step where a wrong path leaves the right one (the mistake site), when known;
+    # the other key spans after it are locally valid steps from a wrong premise
+    first_wrong_step: tuple[int, int] | None = None
     truncated: bool = False
 
 

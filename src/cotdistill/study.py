@@ -44,36 +44,31 @@ from .runfolder import RunFolder, file_digest, log
 
 
 def lab_examples_stage(run: RunFolder, data: LabData) -> Path:
-    """Train, IND test and OOD test questions for every family (OOD: the family's hard difficulty)."""
-    from .lab.families import get_family
-    from .lab.generate import generate_examples
+    """Train, validation, IND test and OOD test questions for every family (lab.generate.lab_examples)."""
+    from collections import Counter
+
+    from .lab.generate import lab_examples
 
     def work(folder: Path) -> None:
-        examples: list[Example] = []
-        for family in data.families:
-            knobs = data.difficulty.get(family, {})
-            train = generate_examples(family, data.train_n, data.seed, knobs, split="train")
-            seen = [e.question for e in train]
-            test = generate_examples(family, data.test_n, data.seed + 1, knobs, split="test", exclude=seen)
-            examples += train + test
-            if data.ood:
-                hard = data.ood_difficulty.get(family) or dict(get_family(family).hard_difficulty)
-                examples += generate_examples(family, data.test_n, data.seed + 2, hard, split="ood",
-                                              exclude=seen + [e.question for e in test], id_prefix="lab-ood")
+        examples = lab_examples(data)
         write_jsonl(folder / "examples.jsonl", examples)
-        log(f"[examples] {sum(e.split == 'train' for e in examples)} train, "
-            f"{sum(e.split == 'test' for e in examples)} IND test, {sum(e.split == 'ood' for e in examples)} OOD test")
+        log("[examples] " + ", ".join(f"{n} {split}" for split, n in Counter(e.split for e in examples).items()))
 
     return run.stage("lab_examples", {"data": data.model_dump()}, work) / "examples.jsonl"
 
 
 def validation_stage(run: RunFolder, examples_file: Path, validation: ValidationConfig | None) -> Path:
-    """The examples with a seeded share of each task's training questions relabelled split "validation"."""
+    """The examples with a seeded share of each task's training questions relabelled split "validation"
+    (examples that already hold a validation split, such as the lab's `validation_n`, keep theirs)."""
     if validation is None:
         return examples_file
 
     def work(folder: Path) -> None:
         examples = read_jsonl(examples_file, Example)
+        if any(e.split == "validation" for e in examples):  # the lab generated fresh validation questions
+            write_jsonl(folder / "examples.jsonl", examples)
+            log("[validation] the examples bring their own validation split; nothing carved from training")
+            return
         by_task: dict[str, list[str]] = defaultdict(list)
         for e in examples:
             if e.split == "train":
@@ -98,7 +93,7 @@ def lab_teacher_stage(run: RunFolder, teacher: LabTeacher, examples_file: Path) 
 
     def work(folder: Path) -> None:
         train = [e for e in read_jsonl(examples_file, Example) if e.split == "train"]
-        scripted = ScriptedTeacher(teacher.mistake_rate, teacher.spurious_rate, teacher.mistake_types, teacher.seed)
+        scripted = ScriptedTeacher.from_config(teacher)
         rationales = [r for rs in scripted.solve(train, n=teacher.samples) for r in rs]
         pairs = _dual_pairs(scripted, train, rationales)
         write_jsonl(folder / "rationales.jsonl", rationales)
@@ -396,7 +391,7 @@ def teacher_predictions_stage(run: RunFolder, teacher: LabTeacher, examples_file
 
     def work(folder: Path) -> None:
         examples = [e for e in read_jsonl(examples_file, Example) if e.split == split]
-        scripted = ScriptedTeacher(teacher.mistake_rate, teacher.spurious_rate, teacher.mistake_types, teacher.seed)
+        scripted = ScriptedTeacher.from_config(teacher)
         rows = [score(e, [Generated(r[0].text, "stop", 0)]) for e, r in zip(examples, scripted.solve(examples))]
         write_jsonl(folder / "predictions.jsonl", rows)
 
@@ -404,7 +399,6 @@ def teacher_predictions_stage(run: RunFolder, teacher: LabTeacher, examples_file
     return run.stage("teacher_eval", params, work) / "predictions.jsonl"
 
 
-SPLITS = {"IND": "test", "OOD": "ood"}  # report label -> examples split (the lab's)
 OOD_SPLIT = "ood/"  # + the benchmark's column name: the split of each OOD benchmark's questions
 
 
@@ -594,9 +588,11 @@ def prepare(cfg: RunConfig, run: RunFolder) -> Shared:
     study = cfg.study
     assert study is not None
     if study.lab is not None:
+        from .lab.generate import evaluation_splits
+
         examples_file = validation_stage(run, lab_examples_stage(run, study.lab), study.validation)
         teacher_dir = lab_teacher_stage(run, study.teacher, examples_file)
-        has_ood = study.lab.ood
+        splits = evaluation_splits(study.lab)
     else:
         if not study.teacher_outputs or not (Path(study.teacher_outputs) / "rationales.jsonl").is_file():
             raise CotdistillError("study.teacher_outputs must name a `cotdistill teach` folder with rationales.jsonl "
@@ -605,11 +601,9 @@ def prepare(cfg: RunConfig, run: RunFolder) -> Shared:
             raise CotdistillError("a study trains on one data section; list several benchmarks in study.ood_data")
         examples_file = validation_stage(run, data_examples_stage(run, cfg.data, study.ood_data), study.validation)
         teacher_dir = Path(study.teacher_outputs)
-        has_ood = False  # the data's OOD benchmarks get a column each (ood_splits), not the lab's one "OOD"
+        # IND, then one column per OOD benchmark (ood_splits)
+        splits = {"IND": "test", **ood_splits(examples_file)}
     pairs = teacher_dir / "pairs.jsonl"
-    splits = {label: split for label, split in SPLITS.items() if split != "ood" or has_ood}
-    if study.lab is None:
-        splits.update(ood_splits(examples_file))
     return Shared(run.root, study, examples_file, teacher_dir / "rationales.jsonl", pairs if pairs.is_file() else None,
                   splits)
 

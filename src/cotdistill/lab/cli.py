@@ -46,6 +46,8 @@ def add_lab_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hard", action="store_true", help="use each family's out-of-distribution setting")
     parser.add_argument("--samples", type=int, default=1, help="teacher CoTs per question (default 1)")
     parser.add_argument("--mistake-rate", type=float, default=0.0, help="share of CoTs with a typed mistake")
+    parser.add_argument("--slip-rate", type=float, default=0.0,
+                        help="question-dependent mistakes: chance of a slip per unit of step load (docs/lab.md)")
     parser.add_argument("--spurious-rate", type=float, default=0.0,
                         help="share of CoTs with broken steps but the right answer")
     parser.add_argument("--mistake-types", nargs="+", default=["calculation", "logical", "knowledge"],
@@ -71,7 +73,8 @@ def lab_command(args: argparse.Namespace) -> int:
     if args.n < 1 or args.test_n < 0 or args.samples < 1:
         raise CotdistillError("--n and --samples must be at least 1, --test-n at least 0")
     knobs = _knobs(args.difficulty)
-    teacher = ScriptedTeacher(args.mistake_rate, args.spurious_rate, _weights(args.mistake_types), seed=args.seed)
+    teacher = ScriptedTeacher(args.mistake_rate, args.spurious_rate, _weights(args.mistake_types), seed=args.seed,
+                              slip_rate=args.slip_rate)
     examples: list[Example] = []
     rationales: list[Rationale] = []
     pairs: list[DualPair] = []

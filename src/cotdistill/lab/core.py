@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -84,12 +84,13 @@ class Family(ABC):
 
     Subclasses define: `generate` (a seeded question of a given difficulty), `parse` (a question text back to
     the problem, so that real BBH questions and generated ones go through the same solver), `work` (the step
-    list, optionally with a fault) and `fault_steps` (which steps can carry which kind of mistake).
+    list, optionally with a fault) and `fault_steps` (which steps can carry which kind of mistake); they may
+    override `step_loads` (how demanding each step is, for question-dependent mistakes).
     """
 
     name: ClassVar[str]
     bbh_subtasks: ClassVar[tuple[str, ...]] = ()
-    mistake_types: ClassVar[tuple[ErrorType, ...]]
+    mistake_types: ClassVar[Mapping[ErrorType, str]]  # the types this family can make, each with what it does
     task_description: ClassVar[str]
     default_difficulty: ClassVar[dict[str, int]]
     hard_difficulty: ClassVar[dict[str, int]]  # an out-of-distribution setting for generalisation tests
@@ -106,6 +107,16 @@ class Family(ABC):
     @abstractmethod
     def fault_steps(self, problem: Any, error_type: ErrorType) -> list[int]:
         """Indices of the steps of `work(problem)` where a mistake of this type can be made."""
+
+    def step_loads(self, problem: Any) -> list[float]:
+        """How demanding each step of the clean solution is (0: nothing to get wrong), one number per step.
+
+        The scripted teacher's per-step slips (`ScriptedTeacher.slip_rate`) make a question's chance of a mistake
+        grow with the sum of its loads, and put the mistake on a step with odds proportional to its load. The
+        default is 1 for every step where some mistake can be made; families weigh their hard patterns more.
+        """
+        sites = {step for error_type in self.mistake_types for step in self.fault_steps(problem, error_type)}
+        return [float(i in sites) for i in range(len(self.work(problem, Style(0)).steps))]
 
     def puzzle(self, problem: Any, question: str, answer_format: AnswerFormat,
                choices: Sequence[str] = ()) -> Puzzle:
@@ -261,6 +272,16 @@ def counterpart_spans(text: str, spans: Sequence[tuple[int, int]], other: str) -
             raise LabParseError("the two CoTs differ outside the given key spans")
         found.append((cursor, end))
     return found
+
+
+def first_differing_step(mine: Rendered, other_steps: Sequence[str]) -> tuple[int, int] | None:
+    """The character span of the first step of `mine` that differs from the step in the same place of
+    `other_steps` (two paths of the scripted teacher): where a wrong path leaves the right one. The steps after
+    it may be sound reasoning from a wrong premise; this one is the mistake itself."""
+    for i, step in enumerate(mine.steps):
+        if i >= len(other_steps) or step != other_steps[i]:
+            return mine.step_spans[i]
+    return None
 
 
 def split_sentences(text: str) -> Rendered:

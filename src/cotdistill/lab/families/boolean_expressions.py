@@ -88,7 +88,9 @@ def _apply(sub: list[str]) -> bool:
 class BooleanExpressions(Family):
     name = "boolean_expressions"
     bbh_subtasks = ("boolean_expressions",)
-    mistake_types: tuple[ErrorType, ...] = ("logical",)
+    mistake_types: dict[ErrorType, str] = {
+        "logical": "a rule applied the wrong way round at one reduction (a dropped not, and/or confused)",
+    }
     task_description = "Work out whether a boolean expression is True or False."
     default_difficulty = {"operators": 4}
     hard_difficulty = {"operators": 7}

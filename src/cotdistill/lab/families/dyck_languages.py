@@ -31,7 +31,10 @@ def _stack_text(stack: list[str]) -> str:
 class DyckLanguages(Family):
     name = "dyck_languages"
     bbh_subtasks = ("dyck_languages",)
-    mistake_types: tuple[ErrorType, ...] = ("knowledge", "logical")
+    mistake_types: dict[ErrorType, str] = {
+        "knowledge": "a wrong bracket pairing when closing ({ closed by ])",
+        "logical": "an opening bracket read but not pushed on the stack",
+    }
     task_description = "Close every bracket that is still open, in the right order."
     default_difficulty = {"length": 8, "open_at_end": 3, "kinds": 4}
     hard_difficulty = {"length": 16, "open_at_end": 4, "kinds": 4}

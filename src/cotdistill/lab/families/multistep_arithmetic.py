@@ -28,6 +28,11 @@ def _calc(a: int, op: str, b: int) -> int:
     return a + b if op == "+" else a - b if op == "-" else a * b
 
 
+def _load(a: int, op: str, b: int) -> float:
+    """How demanding one operation is: 1, plus 1 for a product, plus 1 when a negative number takes part."""
+    return 1.0 + (op == "*") + (a < 0 or b < 0)
+
+
 def _show(numbers: list[int], ops: list[str]) -> str:
     out = [str(numbers[0])]
     for op, n in zip(ops, numbers[1:]):
@@ -38,7 +43,10 @@ def _show(numbers: list[int], ops: list[str]) -> str:
 class MultistepArithmetic(Family):
     name = "multistep_arithmetic_two"
     bbh_subtasks = ("multistep_arithmetic_two",)
-    mistake_types: tuple[ErrorType, ...] = ("calculation", "logical")
+    mistake_types: dict[ErrorType, str] = {
+        "calculation": "a wrong result for one operation",
+        "logical": "the order of operations ignored once (adding before multiplying)",
+    }
     task_description = "Compute the value of an arithmetic expression with nested parentheses."
     default_difficulty = {"operands": 4, "max_value": 9}
     hard_difficulty = {"operands": 6, "max_value": 9}
@@ -69,10 +77,13 @@ class MultistepArithmetic(Family):
                 raise LabParseError(f"malformed number in group {body!r}") from None
         return Arithmetic(tuple(groups), m.group(2))
 
-    def _operations(self, problem: Arithmetic, fault: Fault | None, style: Style) -> tuple[list[str], int, list]:
-        """Run every operation; returns the steps, the value, and for each step what a logical mistake could do."""
+    def _operations(self, problem: Arithmetic, fault: Fault | None,
+                    style: Style) -> tuple[list[str], int, list[bool], list[float]]:
+        """Run every operation; returns the steps, the value, for each step whether a logical mistake could be
+        made there, and each step's load (`step_loads`)."""
         steps: list[str] = []
         options: list[bool] = []  # per step: could the order of operations have been ignored here?
+        loads: list[float] = []
         results = []
         for g, (numbers, ops) in enumerate(problem.groups):
             numbers, ops = list(numbers), list(ops)
@@ -85,6 +96,7 @@ class MultistepArithmetic(Family):
                 options.append(bool(misread))
                 if fault and fault.step == step and fault.error_type == "logical" and misread:
                     at = misread[0]  # adds or subtracts before multiplying
+                loads.append(_load(numbers[at], ops[at], numbers[at + 1]))
                 value = _calc(numbers[at], ops[at], numbers[at + 1])
                 if fault and fault.step == step and fault.error_type == "calculation":
                     value += fault_rng(fault).choice((-10, -2, -1, 1, 2, 10))
@@ -104,22 +116,27 @@ class MultistepArithmetic(Family):
             if not problem.groups[g][1]:
                 steps.append(f"The {opener} group is just {numbers[0]}.")
                 options.append(False)
+                loads.append(0.0)
             results.append(numbers[0])
         step = len(steps)
         value = _calc(results[0], problem.outer, results[1])
         if fault and fault.step == step and fault.error_type == "calculation":
             value += fault_rng(fault).choice((-10, -2, -1, 1, 2, 10))
         options.append(False)
+        loads.append(_load(results[0], problem.outer, results[1]))
         steps.append(style.pick(("Then {a} {o} {b} = {v}.", "Combining the groups: {a} {o} {b} = {v}."),
                                 step).format(a=results[0], o=problem.outer, b=results[1], v=value))
-        return steps, value, options
+        return steps, value, options, loads
 
     def work(self, problem: Arithmetic, style: Style, fault: Fault | None = None) -> Worked:
-        steps, value, _ = self._operations(problem, fault, style)
+        steps, value, _, _ = self._operations(problem, fault, style)
         return Worked(steps, str(value))
 
+    def step_loads(self, problem: Arithmetic) -> list[float]:
+        return self._operations(problem, None, Style(0))[3]
+
     def fault_steps(self, problem: Arithmetic, error_type: ErrorType) -> list[int]:
-        steps, _, can_reorder = self._operations(problem, None, Style(0))
+        steps, _, can_reorder, _ = self._operations(problem, None, Style(0))
         if error_type == "calculation":
             return [i for i, s in enumerate(steps) if "=" in s]
         if error_type == "logical":

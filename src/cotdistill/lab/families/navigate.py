@@ -37,7 +37,10 @@ def _move_sentence(n: int, way: str) -> str:
 class Navigate(Family):
     name = "navigate"
     bbh_subtasks = ("navigate",)
-    mistake_types: tuple[ErrorType, ...] = ("calculation", "logical")
+    mistake_types: dict[ErrorType, str] = {
+        "calculation": "a wrong coordinate after a move",
+        "logical": "a turn taken the wrong way",
+    }
     task_description = "Follow walking instructions and decide whether you end where you started."
     default_difficulty = {"instructions": 5, "max_steps": 10}
     hard_difficulty = {"instructions": 9, "max_steps": 10}

@@ -72,7 +72,10 @@ def _phrase(count: int, word: str) -> str:
 class ObjectCounting(Family):
     name = "object_counting"
     bbh_subtasks = ("object_counting",)
-    mistake_types: tuple[ErrorType, ...] = ("calculation", "knowledge")
+    mistake_types: dict[ErrorType, str] = {
+        "calculation": "a wrong running total",
+        "knowledge": "an item put in the wrong category",
+    }
     task_description = "Count how many things of a given kind are in a list."
     default_difficulty = {"items": 6, "max_count": 3}
     hard_difficulty = {"items": 10, "max_count": 4}
@@ -129,6 +132,11 @@ class ObjectCounting(Family):
         steps.append(style.pick(("That makes {t} {c} in all.", "So I have {t} {c}."), "end").format(
             t=total, c=problem.category))
         return Worked(steps, str(total))
+
+    def step_loads(self, problem: Inventory) -> list[float]:
+        """Every item must be classified (1); adding several of a kind to the total costs 1 more."""
+        loads = [1.0 + (count > 1 and _belongs(word, problem.category)) for count, word in problem.items]
+        return loads + [0.0]  # the closing sentence restates the total
 
     def fault_steps(self, problem: Inventory, error_type: ErrorType) -> list[int]:
         if error_type == "knowledge":

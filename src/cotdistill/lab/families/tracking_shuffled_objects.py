@@ -52,7 +52,9 @@ def _bare(item: str) -> str:
 class TrackingShuffledObjects(Family):
     name = "tracking_shuffled_objects"
     bbh_subtasks = tuple(f"tracking_shuffled_objects_{w}_objects" for w in ORDINALS.values())
-    mistake_types: tuple[ErrorType, ...] = ("logical",)
+    mistake_types: dict[ErrorType, str] = {
+        "logical": "one trade carried out between the wrong pair",
+    }
     task_description = "Follow a sequence of pairwise trades and say what one person holds at the end."
     default_difficulty = {"objects": 3, "swaps": 3}
     hard_difficulty = {"objects": 5, "swaps": 5}
@@ -140,6 +142,11 @@ class TrackingShuffledObjects(Family):
                                  "{p} ends up with the {it}, option {l}."), "end").format(
             p=people[problem.asked], it=final, l=letter))
         return Worked(steps, letter)
+
+    def step_loads(self, problem: Shuffle) -> list[float]:
+        """A trade costs more the more objects are in play (a third of their number: 1 with three objects); the
+        opening inventory and the final reading cost nothing."""
+        return [0.0] + [len(problem.people) / 3] * len(problem.swaps) + [0.0]
 
     def fault_steps(self, problem: Shuffle, error_type: ErrorType) -> list[int]:
         return list(range(1, len(problem.swaps) + 1)) if error_type == "logical" else []

@@ -33,7 +33,9 @@ class Chain:
 class WebOfLies(Family):
     name = "web_of_lies"
     bbh_subtasks = ("web_of_lies",)
-    mistake_types: tuple[ErrorType, ...] = ("logical",)
+    mistake_types: dict[ErrorType, str] = {
+        "logical": "a dropped negation: one speaker's status inferred the wrong way round",
+    }
     task_description = ("Follow a chain of people vouching for or accusing one another and decide whether the last "
                         "one tells the truth.")
     default_difficulty = {"people": 5}
@@ -87,6 +89,16 @@ class WebOfLies(Family):
                                          t=STATUS[speaker_truthful]))
             truthful = speaker_truthful
         return Worked(steps, "Yes" if truthful else "No")
+
+    def step_loads(self, problem: Chain) -> list[float]:
+        """Each inference costs 1, and 1 more for every negation in it: an accusation ("says X lies") and a
+        liar as the one spoken about ("Since X lies"); the opening statement is given."""
+        loads = [0.0]
+        truthful = problem.first_truthful
+        for claim in problem.claims:
+            loads.append(1.0 + (not claim) + (not truthful))
+            truthful = claim == truthful
+        return loads
 
     def fault_steps(self, problem: Chain, error_type: ErrorType) -> list[int]:
         return list(range(1, len(problem.names))) if error_type == "logical" else []

@@ -37,7 +37,10 @@ class WordList:
 class WordSorting(Family):
     name = "word_sorting"
     bbh_subtasks = ("word_sorting",)
-    mistake_types: tuple[ErrorType, ...] = ("knowledge", "logical")
+    mistake_types: dict[ErrorType, str] = {
+        "knowledge": "two letters believed in the wrong order, so a word lands one place off",
+        "logical": "a word appended at the end without comparing it",
+    }
     task_description = "Sort a list of words in alphabetical order."
     default_difficulty = {"words": 5}
     hard_difficulty = {"words": 10}
