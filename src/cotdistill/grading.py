@@ -103,9 +103,13 @@ def strip_thinking(text: str) -> str:
 
 
 def extract_strict(text: str, example: Example) -> str | None:
-    """The normalised answer after the last "the answer is", or None if it is absent or not a valid answer."""
+    """The normalised answer after the last "the answer is", or None if it is absent or not a valid answer.
+
+    A copied template placeholder ("The answer is X." or "(X)") is no answer, unless X is a real option."""
     stated = _answer_after_phrase(_prepare(text))
-    return None if stated is None else normalize_answer(stated, example)
+    if stated is None or _is_placeholder(stated, example):
+        return None
+    return normalize_answer(stated, example)
 
 
 def extract_flexible(text: str, example: Example) -> str | None:
@@ -214,6 +218,13 @@ def _clean(answer: str) -> str:
     if len(s) > 2 and s[0] == s[-1] == "$":  # "$20$" is math mode; a lone "$20" is currency and stays
         s = s[1:-1].strip().rstrip(" .。")
     return s.strip("\"'“”‘’ ")
+
+
+def _is_placeholder(stated: str, example: Example) -> bool:
+    if _clean(stated).strip("()[] ") != "X":
+        return False
+    real_option = "X" in _letters(example) if example.choices and example.answer_format == "choice" else False
+    return not real_option and "X" not in example.choices
 
 
 def _letters(example: Example) -> str:

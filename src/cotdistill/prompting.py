@@ -10,7 +10,9 @@ from .records import Example
 PromptStyle = Literal["plain", "chat"]
 
 # Chat-tuned students that were never distilled need to be told the output format.
-CHAT_INSTRUCTION = f'Think step by step, then finish with "{ANSWER_PHRASE} X." where X is your answer.'
+# No literal placeholder ("X"): a weak model copies it instead of answering.
+CHAT_INSTRUCTION = (f'Think step by step, then finish with a sentence that starts with "{ANSWER_PHRASE}" '
+                    "followed by your answer itself.")
 
 
 def plain_prompt(example: Example) -> str:

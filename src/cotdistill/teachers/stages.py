@@ -20,7 +20,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -47,8 +47,12 @@ class StageReport:
     retried: int = 0
     details: dict = field(default_factory=dict)
     usage: dict = field(default_factory=dict)
+    reused: bool = False  # finished by an earlier run: its counts are that run's, and this run asked nothing
 
     def line(self) -> str:
+        if self.reused:
+            return (f"[{self.stage}] done in an earlier run (succeeded {self.succeeded}, failed {self.failed}); "
+                    f"this run: requests 0, cached 0")
         use = self.usage
         tail = (f"; requests {use.get('requests', 0)}, cached {use.get('cached', 0)}, "
                 f"http retries {use.get('retries', 0)}, tokens {use.get('prompt_tokens', 0)}+"
@@ -147,6 +151,7 @@ def _retry_rounds(
     accept: Callable[[Example, Rationale, Rationale], bool], extraction: Extraction, output: str,
 ) -> StageReport:
     """Ask for every item, keep the answers `accept` likes, ask again for the rest, up to `budget` attempts.
+    `accept` never takes a truncated CoT: one cut at max_tokens is not a finished rewrite, whatever it states.
 
     The journal holds one line per finished round, so a resumed stage skips the rounds already done. Items
     still unaccepted after the budget are failed (listed in failed.jsonl), never an error.
@@ -204,7 +209,7 @@ def rectify_stage(teacher: Teacher, examples: Sequence[Example], d_minus_file: P
     return _retry_rounds(
         "rectify", teacher, items, folder, budget,
         ask=lambda pending, attempt: teacher.rectify(pending, attempt=attempt),
-        accept=lambda example, parent, result: bool(result.correct),
+        accept=lambda example, parent, result: bool(result.correct) and not result.truncated,
         extraction=extraction, output="rectified.jsonl",
     )
 
@@ -235,8 +240,8 @@ def corrupt_stage(teacher: Teacher, examples: Sequence[Example], d_plus_file: Pa
         return teacher.corrupt(pending, attempt=attempt, demonstrations=demos if shots else ())
 
     def accept(example: Example, parent: Rationale, result: Rationale) -> bool:
-        return result.answer is not None and not result.correct and result.answer != parent.answer \
-            and " ".join(result.text.split()) != " ".join(parent.text.split())
+        return result.answer is not None and not result.correct and not result.truncated \
+            and result.answer != parent.answer and " ".join(result.text.split()) != " ".join(parent.text.split())
 
     return _retry_rounds("corrupt", teacher, items, folder, budget, ask, accept, extraction, "corrupted.jsonl")
 
@@ -328,13 +333,17 @@ def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher
     reports: dict[str, StageReport] = {}
 
     def step(name: str, params: dict, work: Callable[[Path], StageReport]) -> Path:
+        ran = False
+
         def body(folder: Path) -> None:
+            nonlocal ran
             report = work(folder)
             report.save(folder)
             log(report.line())
+            ran = True
 
         folder = run.stage(name, params, body)
-        reports[name] = StageReport.load(folder)
+        reports[name] = replace(StageReport.load(folder), reused=not ran)
         return folder
 
     gen = step("generate", {**base, "n": s.n},
