@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,7 +23,7 @@ class DataConfig(Section):
     subtasks: list[str] | None = None  # BBH subtasks or BB-sub tasks; None = all available
     split: str | None = "test"  # None = every split
     max_per_task: int | None = None  # sampling cap before the split (BBH 250, BB-sub 100 by default)
-    limit_per_task: int | None = None  # keep the first N of each task after the split: a quick sample
+    limit_per_task: int | None = None  # keep the first N of each task in each split: a quick sample
     seed: int = 0
     # user data (source "file" or "hub")
     path: str | None = None  # a .jsonl or .csv file, or a `datasets` hub name / local dataset folder
@@ -178,4 +179,34 @@ def parse_section(model: type[S], data: Any, source: str) -> S:
     except ValidationError as e:
         first = e.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        raise CotdistillError(f"{source}: field '{field}': {first['msg']}") from None
+        hint = ""
+        if first["type"] == "extra_forbidden":
+            known = _field_names_at(model, first["loc"][:-1])
+            close = difflib.get_close_matches(str(first["loc"][-1]), known, n=1, cutoff=0.6)
+            prefix = "".join(f"{p}." for p in first["loc"][:-1])
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; known: {', '.join(known)}"
+        raise CotdistillError(f"{source}: field '{field}': {first['msg']}{hint}") from None
+
+
+def _field_names_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names of the section that `loc` (a pydantic error location, minus its last part) points into."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # a list index: the element type was taken with the list
+        field = current.model_fields.get(part) if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if field is None:
+            return []
+        current = _section_type(field.annotation)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _section_type(annotation: Any) -> Any:
+    """The BaseModel inside `X | None` or `list[X]`, else the annotation itself."""
+    for arg in (*get_args(annotation), annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = get_args(arg)
+        if inner and any(isinstance(a, type) and issubclass(a, BaseModel) for a in inner):
+            return _section_type(arg)
+    return annotation
