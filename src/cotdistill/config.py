@@ -56,6 +56,7 @@ class EvalConfig(Section):
     batch_size: int = 16
     max_new_tokens: int = 256
     stop: list[str] = Field(default_factory=lambda: ["\n\nQ:", "\n\nQuestion:", "---"])
+    stop_after_answer: bool = True  # end a sequence after the sentence stating its answer (grading reads no further)
     self_consistency: int = 1  # k > 1 samples k CoTs and takes the majority answer
     temperature: float = 0.7  # used only with self-consistency; greedy otherwise
     top_p: float = 0.95

@@ -38,6 +38,7 @@ _MARKDOWN = re.compile(r"[*`]|__")
 _LATEX_WRAP = re.compile(r"\\(?:boxed|text|textbf|mathrm)\{([^{}]*)\}")
 # A sentence ends at . ! or ? followed by whitespace; "20.5" and "(B)." at the end of a line are not split.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+_ANSWER_END = re.compile(r"[.!?](?=\s)|\n")
 
 # --- per-format patterns ---------------------------------------------------------------------------------------
 
@@ -84,6 +85,25 @@ def closing_sentence_start(text: str) -> int:
     """Where the closing "Therefore, the answer is ..." sentence starts (its last occurrence), else len(text)."""
     start = text.rfind(ANSWER_PHRASE)
     return start if start >= 0 else len(text)
+
+
+def answer_sentence_end(text: str) -> int | None:
+    """Where the first sentence that states an answer ends in a text still being generated: just after its
+    ". ", "! " or "? " (the space shows it is not "20.5"), or at its line break; None while no answer sentence
+    is complete. An answer inside unclosed thinking does not count."""
+    start = 0
+    closes = list(_THINK_CLOSE.finditer(text))
+    if closes:
+        start = closes[-1].end()
+    elif _THINK_OPEN.search(text):
+        return None
+    for phrase in _PHRASE.finditer(text, start):
+        rest = text[phrase.end() :]
+        body = len(rest) - len(rest.lstrip(" \t\r\n:"))  # the answer may start on the next line
+        end = _ANSWER_END.search(rest, body)
+        if end and rest[body : end.start() + 1].strip(" .!?\n"):
+            return phrase.end() + end.start() + (0 if rest[end.start()] == "\n" else 1)
+    return None
 
 
 def strip_thinking(text: str) -> str:
