@@ -100,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("train", "train.cli", "train a student on WeightedSequence JSONL (weighted loss, LoRA or full)"),
         ("report", "report", "compare methods over seeds from a results manifest: table, plot, HTML"),
         ("show", "show", "inspect artifacts: `show pairs FILE` highlights the key tokens of dual CoT pairs"),
+        ("export", "export", "write a run's CoTs, dual pairs or sequences for TRL, OpenAI, ShareGPT, LLaMA-Factory"),
     ]:
         mod = importlib.import_module(f".{module}", __package__)
         p = sub.add_parser(name, help=help_text)
