@@ -108,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         if hasattr(mod, f"{name}_command"):
             p.set_defaults(func=getattr(mod, f"{name}_command"))
 
+    from .teachers.serve import add_serve_teacher_arguments, serve_teacher_command
+
+    p = sub.add_parser("serve-teacher", help="serve a local model (GGUF, folder, alias) as an OpenAI-compatible "
+                                             "teacher on 127.0.0.1 with `transformers serve`")
+    add_serve_teacher_arguments(p)
+    p.set_defaults(func=serve_teacher_command)
+
     p = sub.add_parser("eval", help="evaluate a student on a benchmark split (strict and flexible accuracy)")
     p.add_argument("--model", default="smollm2-135m-instruct", help="folder, hub name, .gguf file or alias")
     p.add_argument("--gguf-file", help="GGUF file name inside --model's folder")

@@ -255,6 +255,30 @@ def teacher_predictions_stage(run: RunFolder, teacher: LabTeacher, examples_file
     return run.stage("teacher_eval", params, work) / "predictions.jsonl"
 
 
+def teacher_answers_stage(run: RunFolder, answers_file: Path, examples_file: Path, split: str) -> Path | None:
+    """The teacher's answers from a `cotdistill teach --test-split` run, scored like a student's predictions, for
+    the report's teacher row; None (with the reason logged) when they do not cover every question of `split`."""
+    from .evaluate import score
+    from .generation import Generated
+
+    examples = [e for e in read_jsonl(examples_file, Example) if e.split == split]
+    answers = {r.example_id: r for r in read_jsonl(answers_file, Rationale)}
+    missing = [e.id for e in examples if e.id not in answers]
+    if missing:
+        log(f"[teacher] no teacher row: {answers_file} answers {len(examples) - len(missing)} of the {len(examples)} "
+            f"{split} questions (first missing: {missing[0]}); rerun `cotdistill teach` with --test-split {split} "
+            "and the study's data settings")
+        return None
+
+    def work(folder: Path) -> None:
+        rows = [score(e, [Generated(answers[e.id].text, "length" if answers[e.id].truncated else "stop", 0)])
+                for e in examples]
+        write_jsonl(folder / "predictions.jsonl", rows)
+
+    params = {"answers": file_digest(answers_file), "examples": file_digest(examples_file), "split": split}
+    return run.stage("teacher_eval", params, work) / "predictions.jsonl"
+
+
 # ---- the study ----------------------------------------------------------------------------------------------
 
 SPLITS = {"IND": "test", "OOD": "ood"}  # report label -> examples split
@@ -325,6 +349,13 @@ def run_study(cfg: RunConfig) -> Any:
         for label, split in splits.items():
             results.append(RunResult("teacher", None, label,
                                      teacher_predictions_stage(run, study.teacher, examples_file, split)))
+    elif (teacher_dir / "test_rationales.jsonl").is_file():  # `cotdistill teach --test-split`: IND only
+        answered = teacher_answers_stage(run, teacher_dir / "test_rationales.jsonl", examples_file, SPLITS["IND"])
+        if answered is not None:
+            results.append(RunResult("teacher", None, "IND", answered))
+    else:
+        log(f"[teacher] no teacher row: {teacher_dir} has no test_rationales.jsonl (the teacher never answered the "
+            "test questions; run `cotdistill teach ... --test-split test` to add them)")
     write_manifest(run.root / study.report / MANIFEST_NAME, results, baseline=study.baseline)
     comparison, _ = write_report(results, run.root / study.report, baseline=study.baseline)
     print(comparison.to_markdown())

@@ -102,11 +102,11 @@ def _example_of(index: dict[str, Example], r: Rationale, where: str) -> Example:
 
 
 def generate_stage(teacher: Teacher, examples: Sequence[Example], folder: Path, *, n: int = 1,
-                   chunk_size: int = 64) -> StageReport:
+                   chunk_size: int = 64, stage: str = "generate") -> StageReport:
     """n rationales per example -> teacher.jsonl. Truncated completions count as failed (raise max_tokens
     and rerun: only they are requested again)."""
-    report = StageReport("generate")
-    with _usage(teacher, "generate") as usage, JsonlJournal(folder / "journal.jsonl") as journal:
+    report = StageReport(stage)
+    with _usage(teacher, stage) as usage, JsonlJournal(folder / "journal.jsonl") as journal:
         done = {row["example_id"]: [Rationale.model_validate(r) for r in row["rationales"]] for row in journal.load()}
         pending = [e for e in examples if e.id not in done]
         for start in range(0, len(pending), chunk_size):
@@ -121,6 +121,18 @@ def generate_stage(teacher: Teacher, examples: Sequence[Example], folder: Path, 
     report.retried = usage.get("retries", 0)
     report.details = {"truncated": sum(r.truncated for r in out), "empty": sum(not r.text for r in out)}
     report.usage = dict(usage)
+    return report
+
+
+def answer_stage(teacher: Teacher, examples: Sequence[Example], folder: Path, *, extraction: Extraction = "strict",
+                 chunk_size: int = 64) -> StageReport:
+    """The teacher's own CoT for each held-out (test) question, graded -> answers.jsonl: a study's teacher row."""
+    report = generate_stage(teacher, examples, folder, n=1, chunk_size=chunk_size, stage="answer")
+    index = _by_id(examples)
+    graded = [grade_rationale(r, _example_of(index, r, "answer"), extraction)
+              for r in read_jsonl(folder / "teacher.jsonl", Rationale)]
+    write_jsonl(folder / "answers.jsonl", graded)
+    report.details["correct"] = sum(bool(r.correct) for r in graded)
     return report
 
 
@@ -306,11 +318,13 @@ def teacher_identity(teacher: Teacher, tasks: Sequence[str] = ()) -> dict:
 
 
 def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher,
-              settings: TeachSettings = TeachSettings(), stages: Sequence[str] = STAGES) -> dict[str, StageReport]:
+              settings: TeachSettings = TeachSettings(), stages: Sequence[str] = STAGES,
+              test_examples: Sequence[Example] = ()) -> dict[str, StageReport]:
     """Run the chosen stages (in order, with the ones they need) in a run folder; returns their reports.
 
     Finished stages are skipped (their report is read back); interrupted ones resume. The reports are also
-    collected in <run_dir>/teach_report.json.
+    collected in <run_dir>/teach_report.json. With `test_examples`, an "answer" stage has the teacher answer
+    them too (one CoT each, graded) into <run_dir>/test_rationales.jsonl, which gives a study its teacher row.
     """
     unknown = set(stages) - set(STAGES)
     if unknown:
@@ -371,6 +385,12 @@ def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher
         pair = step("pair", {"inputs": [file_digest(p) for p in inputs]}, lambda f: pair_stage(*inputs, f))
     # The latest graded CoTs and pairs also sit at the top of the run folder, where a study reads them.
     latest = {"rationales.jsonl": grade / "graded.jsonl", **({"pairs.jsonl": pair / "dual.jsonl"} if "pair" in wanted else {})}
+    if test_examples:
+        test_file = Path(run_dir) / "teach_test_examples.jsonl"
+        write_jsonl(test_file, test_examples)
+        answer = step("answer", {**base, "examples": file_digest(test_file), "extraction": s.extraction},
+                      lambda f: answer_stage(teacher, test_examples, f, extraction=s.extraction, chunk_size=s.chunk_size))
+        latest["test_rationales.jsonl"] = answer / "answers.jsonl"
     for name, source in latest.items():
         atomic_write_text(Path(run_dir) / name, source.read_text(encoding="utf-8"))
     return _summary(run_dir, reports)
