@@ -5,7 +5,9 @@ It speaks both `/chat/completions` (messages; the server applies the model's cha
 serve` all offer. Retried: HTTP 429 and 5xx (honouring Retry-After), timeouts, dropped connections and cut-off
 bodies, and bodies that are not the JSON we expect. Not retried: other 4xx answers (a bad key or model name
 will not get better). After the retry budget a request fails with a TeacherRequestError; the others finish
-first, so their answers reach the cache.
+first, so their answers reach the cache. Timeouts are the exception: they share one budget per `run` call and
+each halves the requests in flight, because a server that keeps generating abandoned requests is overloaded,
+and retrying each of them would only add to its load.
 """
 
 from __future__ import annotations
