@@ -28,3 +28,20 @@ def test_config_errors_name_the_file_and_field(tmp_path, text, overrides, messag
     with pytest.raises(CotdistillError, match=message) as info:
         load_config(path, overrides)
     assert "bad.yaml" in str(info.value) or "key=value" in str(info.value)
+
+
+@pytest.mark.parametrize("overrides, suggestion", [
+    (["eval.batchsize=4"], "did you mean 'eval.batch_size'?"),
+    (["data.limt_per_task=3"], "did you mean 'data.limit_per_task'?"),
+    (["study.methods=[{name: edit, parms: {}}]"], "did you mean 'study.methods.0.params'?"),
+    (["evall.batch_size=4"], "did you mean 'eval'?"),
+])
+def test_a_misspelt_field_gets_the_closest_known_name(overrides, suggestion):
+    with pytest.raises(CotdistillError) as info:
+        load_config(None, overrides)
+    assert str(info.value).endswith(suggestion)
+
+
+def test_a_field_with_no_close_name_lists_the_known_ones():
+    with pytest.raises(CotdistillError, match=r"field 'eval.zzz'.*known: batch_size, max_new_tokens"):
+        load_config(None, ["eval.zzz=1"])

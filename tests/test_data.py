@@ -52,3 +52,12 @@ def test_hub_loader_reads_a_local_dataset_folder(tmp_path):
     (folder / "train.jsonl").write_text(json.dumps({"input": "3 * 3 =", "target": "9"}) + "\n")
     examples = load_hub(str(folder), fields={"question": "input", "answer": "target"}, answer_format="number")
     assert [(e.task, e.question, e.answer) for e in examples] == [("my_dataset", "3 * 3 =", "9")]
+
+
+def test_limit_per_task_applies_in_each_split_so_a_small_limit_keeps_test_questions(tmp_path):
+    # a study loads every split at once; a limit taken before the split left it with train questions only
+    path = tmp_path / "mine.jsonl"
+    rows = [{"question": f"q{i}", "answer": "Yes", "split": "train" if i < 6 else "test"} for i in range(8)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    examples = load_examples(DataConfig(source="file", path=str(path), split=None, limit_per_task=2))
+    assert Counter(e.split for e in examples) == {"train": 2, "test": 2}

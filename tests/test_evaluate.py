@@ -86,3 +86,38 @@ def test_metrics_give_each_benchmark_a_row_and_their_unweighted_mean():
     assert "| **AGIEval (all)** | 4 | **25.0** |" in table and "| **ARC-E (all)** | 1 | **100.0** |" in table
     assert "| **mean of the 2 benchmarks** | – | **62.5** | **62.5** |" in table
     assert "benchmark_mean" not in compute_metrics(rows[:4])
+
+
+@pytest.mark.slow
+def test_a_sequence_stops_after_stating_its_answer_and_the_batch_shows_token_progress(smollm2, capsys):
+    model, tokenizer = smollm2
+    # a pattern the model continues: one answer sentence per line, then the next question
+    shots = "".join(f"Q: Pick shelf {i}.\nA: Shelf {i} is on the left. So the answer is ({'ABC'[i % 3]}).\n"
+                    for i in range(4))
+    prompts = [shots + "Q: Pick shelf 4.\nA:", shots + "Q: Pick shelf 5.\nA:"]
+    full = generate_texts(model, tokenizer, prompts, max_new_tokens=40, batch_size=2)
+    assert all("the answer is" in g[0].text and g[0].new_tokens == 40 for g in full)  # it runs on past its answer
+    capsys.readouterr()
+    stopped = generate_texts(model, tokenizer, prompts, max_new_tokens=40, batch_size=2, stop_after_answer=True,
+                             progress=True)
+    for long, short in zip(full, stopped):
+        assert short[0].new_tokens < 40 and short[0].finish_reason == "stop"
+        assert short[0].text.endswith(").") and long[0].text.startswith(short[0].text)
+    err = capsys.readouterr().err
+    assert "batch 1/1" in err and "answered=2/2" in err
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("Left. So the answer is (B). Next", "Left. So the answer is (B)."),
+    ("So the answer is (B).", None),  # the sentence may still go on ("(B).5" cannot, but "20." can)
+    ("The answer is 20.5 apples.\n", "The answer is 20.5 apples."),
+    ("The answer is:\n(B)\nQ:", "The answer is:\n(B)"),
+    ("Is the answer is not (A)? Hm", None),
+    ("<think>the answer is (A). wait", None),
+    ("<think>hm</think>So the answer is (C). ok", "<think>hm</think>So the answer is (C)."),
+])
+def test_generation_stops_only_once_the_answer_sentence_is_complete(text, kept):
+    from cotdistill.grading import answer_sentence_end
+
+    end = answer_sentence_end(text)
+    assert (None if end is None else text[:end]) == kept

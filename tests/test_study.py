@@ -111,3 +111,37 @@ def test_a_data_study_gives_each_ood_benchmark_its_own_column(tmp_path, shared_d
                                          "OOD ARC-E": "ood/ARC-E"}
     splits = Counter(e.split for e in read_jsonl(examples_file, Example))
     assert splits == {"train": 142, "test": 36, "ood/BBH-nav": 2, "ood/AGIEval": 6, "ood/ARC-E": 4}
+
+
+@pytest.mark.slow
+def test_a_study_on_teach_outputs_gets_a_teacher_row_from_the_teachers_test_answers(tmp_path):
+    from cotdistill.lab.generate import generate_examples
+    from cotdistill.records import write_jsonl
+
+    data = tmp_path / "q.jsonl"
+    write_jsonl(data, generate_examples("web_of_lies", 40, 0, {"people": 3}, split="train")
+                + generate_examples("web_of_lies", 30, 1, {"people": 3}, split="test"))
+    teach = tmp_path / "teach"
+    common = ["--backend", "scripted", "--data", "file", "--data-file", str(data), "--limit-per-task", "24"]
+    # without the teacher's test answers the study says why it has no teacher row
+    assert run_cli("teach", *common, "--run-dir", str(teach)).returncode == 0
+    study = _tiny_study(tmp_path / "run", [{"name": "std_cot"}])
+    study["data"] = {"source": "file", "path": str(data), "limit_per_task": 24}
+    study["study"].update(lab=None, teacher_outputs=str(teach))
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(study))
+    first = run_cli("run", str(config))
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "no teacher row" in first.stderr and "--test-split test" in first.stderr
+    assert "| teacher |" not in first.stdout
+
+    assert run_cli("teach", *common, "--test-split", "test", "--run-dir", str(teach)).returncode == 0
+    second = run_cli("run", str(config))
+    assert second.returncode == 0, second.stderr[-3000:]
+    manifest = json.loads((tmp_path / "run" / "report" / "results.json").read_text())
+    assert {(r["method"], r["split"]) for r in manifest["runs"]} == {("std_cot", "IND"), ("teacher", "IND")}
+    teacher_rows = (tmp_path / "run" / "report" / Path(next(r["predictions"] for r in manifest["runs"]
+                                                               if r["method"] == "teacher")))
+    predictions = [json.loads(line) for line in teacher_rows.read_text().splitlines()]
+    assert len(predictions) == 24  # limit_per_task applies to the test split too, after the split
+    assert "| teacher |" in second.stdout

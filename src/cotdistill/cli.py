@@ -66,12 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
         ("train", "train.cli", "train a student on WeightedSequence JSONL (weighted loss, LoRA or full)"),
         ("report", "report", "compare methods over seeds from a results manifest: table, plot, HTML"),
         ("show", "show", "inspect artifacts: `show pairs FILE` highlights the key tokens of dual CoT pairs"),
+        ("export", "export", "write a run's CoTs, dual pairs or sequences for TRL, OpenAI, ShareGPT, LLaMA-Factory"),
     ]:
         mod = importlib.import_module(f".{module}", __package__)
         p = sub.add_parser(name, help=help_text)
         getattr(mod, f"add_{name}_arguments")(p)
         if hasattr(mod, f"{name}_command"):
             p.set_defaults(func=getattr(mod, f"{name}_command"))
+
+    from .teachers.serve import add_serve_teacher_arguments, serve_teacher_command
+
+    p = sub.add_parser("serve-teacher", help="serve a local model (GGUF, folder, alias) as an OpenAI-compatible "
+                                             "teacher on 127.0.0.1 with `transformers serve`")
+    add_serve_teacher_arguments(p)
+    p.set_defaults(func=serve_teacher_command)
 
     p = sub.add_parser("eval", help="evaluate a student on a benchmark split (strict and flexible accuracy)")
     p.add_argument("--model", default="smollm2-135m-instruct", help="folder, hub name, .gguf file or alias")

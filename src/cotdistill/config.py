@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -22,7 +23,7 @@ class DataConfig(Section):
     subtasks: list[str] | None = None  # BBH tasks, BB-sub tasks, AGIEval subsets, ARC sets; None = all available
     split: str | None = "test"  # None = every split
     max_per_task: int | None = None  # BB-sub's sampling cap per task (100 by default)
-    limit_per_task: int | None = None  # keep the first N of each task after the split: a quick sample
+    limit_per_task: int | None = None  # keep the first N of each task in each split: a quick sample
     seed: int = 0  # BBH's 4:1 train/test split and BB-sub's sample
     label: str | None = None  # the benchmark's column in reports; default: its usual name (BBH, AGIEval, ARC-E, ...)
     # a local copy (bbh, agieval, arc: a folder or file) or the user's data (file: .jsonl/.csv; hub: a name)
@@ -57,6 +58,7 @@ class EvalConfig(Section):
     batch_size: int = 16
     max_new_tokens: int = 256
     stop: list[str] = Field(default_factory=lambda: ["\n\nQ:", "\n\nQuestion:", "---"])
+    stop_after_answer: bool = True  # end a sequence after the sentence stating its answer (grading reads no further)
     self_consistency: int = 1  # k > 1 samples k CoTs and takes the majority answer
     temperature: float = 0.7  # used only with self-consistency; greedy otherwise
     top_p: float = 0.95
@@ -207,5 +209,54 @@ def parse_section(model: type[S], data: Any, source: str) -> S:
         return model.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise CotdistillError(f"{source}: field '{field}': {first['msg']}") from None
+        loc = _field_path(model, first["loc"])
+        field = ".".join(str(p) for p in loc)
+        hint = ""
+        if first["type"] == "extra_forbidden":
+            known = _field_names_at(model, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+            prefix = "".join(f"{p}." for p in loc[:-1])
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else f"; known: {', '.join(known)}"
+        raise CotdistillError(f"{source}: field '{field}': {first['msg']}{hint}") from None
+
+
+def _field_path(model: type[BaseModel], loc: tuple) -> tuple:
+    """A pydantic error location without the union-member tags it inserts ("DataConfig", "list[DataConfig]")
+    where a field takes one section or a list of them: the path a user writes in YAML."""
+    out: list[Any] = []
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            out.append(part)
+            continue
+        fields = current.model_fields if isinstance(current, type) and issubclass(current, BaseModel) else {}
+        if part in fields:
+            out.append(part)
+            current = _section_type(fields[part].annotation)
+        elif not fields or not (part[:1].isupper() or "[" in part):  # keep anything that is not a union tag
+            out.append(part)
+    return tuple(out)
+
+
+def _field_names_at(model: type[BaseModel], loc: tuple) -> list[str]:
+    """The field names of the section that `loc` (a pydantic error location, minus its last part) points into."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue  # a list index: the element type was taken with the list
+        field = current.model_fields.get(part) if isinstance(current, type) and issubclass(current, BaseModel) else None
+        if field is None:
+            return []
+        current = _section_type(field.annotation)
+    return list(current.model_fields) if isinstance(current, type) and issubclass(current, BaseModel) else []
+
+
+def _section_type(annotation: Any) -> Any:
+    """The BaseModel inside `X | None` or `list[X]`, else the annotation itself."""
+    for arg in (*get_args(annotation), annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+        inner = get_args(arg)
+        if inner and any(isinstance(a, type) and issubclass(a, BaseModel) for a in inner):
+            return _section_type(arg)
+    return annotation

@@ -127,6 +127,8 @@ def evaluate(model, tokenizer, examples: Sequence[Example], cfg: EvalConfig, out
             top_p=cfg.top_p,
             seed=seed,
             on_batch=keep,
+            stop_after_answer=cfg.stop_after_answer,
+            progress=True,
         )
     predictions = [done[e.id] for e in examples]
     metrics = compute_metrics(predictions)

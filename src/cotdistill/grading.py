@@ -41,6 +41,7 @@ _MARKDOWN = re.compile(r"[*`]|__")
 _LATEX_WRAP = re.compile(r"\\(?:boxed|text|textbf|mathrm)\{([^{}]*)\}")
 # A sentence ends at . ! or ? followed by whitespace; "20.5" and "(B)." at the end of a line are not split.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+_ANSWER_END = re.compile(r"[.!?](?=\s)|\n")
 
 # --- per-format patterns ---------------------------------------------------------------------------------------
 
@@ -92,6 +93,25 @@ def closing_sentence_start(text: str) -> int:
     return start if start >= 0 else len(text)
 
 
+def answer_sentence_end(text: str) -> int | None:
+    """Where the first sentence that states an answer ends in a text still being generated: just after its
+    ". ", "! " or "? " (the space shows it is not "20.5"), or at its line break; None while no answer sentence
+    is complete. An answer inside unclosed thinking does not count."""
+    start = 0
+    closes = list(_THINK_CLOSE.finditer(text))
+    if closes:
+        start = closes[-1].end()
+    elif _THINK_OPEN.search(text):
+        return None
+    for phrase in _PHRASE.finditer(text, start):
+        rest = text[phrase.end() :]
+        body = len(rest) - len(rest.lstrip(" \t\r\n:"))  # the answer may start on the next line
+        end = _ANSWER_END.search(rest, body)
+        if end and rest[body : end.start() + 1].strip(" .!?\n"):
+            return phrase.end() + end.start() + (0 if rest[end.start()] == "\n" else 1)
+    return None
+
+
 def strip_thinking(text: str) -> str:
     """Remove reasoning-model thinking so only the visible answer is graded.
 
@@ -126,20 +146,25 @@ def option_label(index: int) -> str:
 
 
 def extract_strict(text: str, example: Example) -> str | None:
-    """The normalised answer after the last "the answer is", or None if it is absent or not a valid answer."""
+    """The normalised answer after the last "the answer is", or None if it is absent or not a valid answer.
+
+    A copied template placeholder ("The answer is X." or "(X)") is no answer, unless X is a real option."""
     stated = _answer_after_phrase(_prepare(text))
-    return None if stated is None else normalize_answer(stated, example)
+    if stated is None or _is_placeholder(stated, example):
+        return None
+    return normalize_answer(stated, example)
 
 
 def extract_flexible(text: str, example: Example) -> str | None:
     """The stated answer when the output has an answer phrase (as strict), else the format's fallback.
 
     The fallback (last option, label, number or line) applies only to outputs that never say "the answer is":
-    an output that states a hedge or a non-existent option has answered, wrongly, and must stay wrong.
+    an output that states a hedge or a non-existent option has answered, wrongly, and must stay wrong. A copied
+    template placeholder ("the answer is X") states nothing, so the fallback applies to it.
     """
     body = _prepare(text)
     stated = _answer_after_phrase(body)
-    if stated is not None:
+    if stated is not None and not _is_placeholder(stated, example):
         return normalize_answer(stated, example)
     fmt = example.answer_format
     if fmt == "choice":
@@ -246,6 +271,14 @@ def _clean(answer: str) -> str:
 def _labels(example: Example) -> list[str]:
     """Option labels (without brackets) that exist for this example; with no stored options, any of A..Z."""
     return [option_label(i)[1:-1] for i in range(len(example.choices) or 26)]
+
+
+def _is_placeholder(stated: str, example: Example) -> bool:
+    """A copied template placeholder "X" / "(X)": not an answer unless X names a real option or label."""
+    if _clean(stated).strip("()[] ") != "X":
+        return False
+    real_option = example.answer_format == "choice" and bool(example.choices) and "X" in _labels(example)
+    return not real_option and "X" not in example.choices
 
 
 def _key(text: str) -> str:

@@ -10,7 +10,9 @@ from .records import Example
 PromptStyle = Literal["plain", "chat"]
 
 # Chat-tuned students that were never distilled need to be told the output format.
-CHAT_INSTRUCTION = f'Think step by step, then finish with "{ANSWER_PHRASE} X." where X is your answer.'
+# No literal placeholder ("X"): a weak model copies it instead of answering.
+CHAT_INSTRUCTION = (f'Think step by step, then finish with a sentence that starts with "{ANSWER_PHRASE}" '
+                    "followed by your answer itself.")
 
 
 def plain_prompt(example: Example) -> str:
@@ -25,7 +27,11 @@ def student_prompt(example: Example, style: PromptStyle = "plain", tokenizer=Non
         return plain_prompt(example)
     if tokenizer is None or tokenizer.chat_template is None:
         raise ValueError("prompt style 'chat' needs a tokenizer with a chat template")
-    content = f"{plain_prompt(example)[:-2].rstrip()}\n\n{CHAT_INSTRUCTION}"
     return tokenizer.apply_chat_template(
-        [{"role": "user", "content": content}], tokenize=False, add_generation_prompt=True
+        [{"role": "user", "content": chat_user_message(example)}], tokenize=False, add_generation_prompt=True
     )
+
+
+def chat_user_message(example: Example) -> str:
+    """The question as a chat user turn: the plain prompt without its "A:", then the output format."""
+    return f"{plain_prompt(example)[:-2].rstrip()}\n\n{CHAT_INSTRUCTION}"

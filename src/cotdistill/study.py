@@ -399,6 +399,31 @@ def teacher_predictions_stage(run: RunFolder, teacher: LabTeacher, examples_file
     return run.stage("teacher_eval", params, work) / "predictions.jsonl"
 
 
+def teacher_answers_stage(run: RunFolder, answers_file: Path, examples_file: Path, split: str) -> Path | None:
+    """The teacher's answers from a `cotdistill teach --test-split` run, scored like a student's predictions, for
+    the report's teacher row; None (with the reason logged) when they do not cover every question of `split`."""
+    from .evaluate import score
+    from .generation import Generated
+
+    examples = [e for e in read_jsonl(examples_file, Example) if e.split == split]
+    answers = {r.example_id: r for r in read_jsonl(answers_file, Rationale)}
+    missing = [e.id for e in examples if e.id not in answers]
+    if missing:
+        log(f"[teacher] no teacher row: {answers_file} answers {len(examples) - len(missing)} of the {len(examples)} "
+            f"{split} questions (first missing: {missing[0]}); rerun `cotdistill teach` with --test-split {split} "
+            "and the study's data settings")
+        return None
+
+    def work(folder: Path) -> None:
+        rows = [score(e, [Generated(answers[e.id].text, "length" if answers[e.id].truncated else "stop", 0)])
+                for e in examples]
+        write_jsonl(folder / "predictions.jsonl", rows)
+
+    params = {"answers": file_digest(answers_file), "examples": file_digest(examples_file), "split": split}
+    return run.stage("teacher_eval", params, work) / "predictions.jsonl"
+
+
+
 OOD_SPLIT = "ood/"  # + the benchmark's column name: the split of each OOD benchmark's questions
 
 
@@ -625,6 +650,14 @@ def run_study(cfg: RunConfig) -> Any:
         for label, split in shared.splits.items():
             results.append(RunResult("teacher", None, label,
                                      teacher_predictions_stage(run, study.teacher, shared.examples, split)))
+    elif (Path(study.teacher_outputs) / "test_rationales.jsonl").is_file():  # `cotdistill teach --test-split`: IND
+        answered = teacher_answers_stage(run, Path(study.teacher_outputs) / "test_rationales.jsonl", shared.examples,
+                                         shared.splits["IND"])
+        if answered is not None:
+            results.append(RunResult("teacher", None, "IND", answered))
+    else:
+        log(f"[teacher] no teacher row: {study.teacher_outputs} has no test_rationales.jsonl (the teacher never "
+            "answered the test questions; run `cotdistill teach ... --test-split test` to add them)")
     out = run.root / study.report
     # results.json holds only what the same config always yields; wall times vary run to run, so apart
     write_manifest(out / MANIFEST_NAME, [replace(r, wall_time_s=None) for r in results], baseline=study.baseline)

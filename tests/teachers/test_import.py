@@ -108,7 +108,7 @@ def test_teach_continues_from_imported_cots_with_a_live_teacher(tmp_path):
     run_dir = tmp_path / "run"
     import_teacher_outputs(run_dir, [_jsonl(tmp_path / "mine.jsonl", rows)], examples, "imported-teacher", split=None)
     reports = run_teach(run_dir, examples, ScriptedTeacher(seed=0), stages=("rectify", "corrupt", "pair"))
-    stages = sorted(p.name.split("-")[0] for p in (run_dir / "stages").iterdir())
+    stages = sorted(p.name.split("-")[0] for p in (run_dir / "stages").iterdir() if not p.name.startswith("."))
     assert stages == ["corrupt", "grade", "imported", "pair", "rectify"]  # no generate: the import stood in
     wrong = sum(i % 3 == 0 for i in range(len(examples)))
     assert reports["grade"].failed == wrong and reports["rectify"].succeeded == wrong

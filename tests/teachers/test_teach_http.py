@@ -86,3 +86,13 @@ def test_a_failed_request_does_not_lose_the_answers_of_the_others(tmp_path):
         server.log.clear()
         gen.generate([f"q{i}" for i in range(10)], 1, SamplingParams())
         assert len(server.log) == 10 - answered  # only the failed ones are asked again
+
+
+def test_a_server_too_slow_to_answer_never_gets_more_than_concurrency_plus_retries_requests():
+    # every reply comes after the client's timeout, as from a continuous-batching server that keeps
+    # generating abandoned requests: retrying each one would pile ever more work onto it
+    with FaultServer(fault_rate=1.0, faults=["slow"], slow_seconds=3.0) as server:
+        backend = OpenAIBackend(server.base_url, "toy", concurrency=4, timeout=0.3, max_retries=3, backoff=0.01)
+        with pytest.raises(TeacherRequestError, match=r"timing out .* cannot keep up"):
+            _run(backend, [f"q{i}" for i in range(20)])
+        assert len(server.log) <= 4 + 3

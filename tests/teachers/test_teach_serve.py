@@ -109,3 +109,44 @@ def test_a_completions_endpoint_gets_the_prompt_in_the_teachers_chat_template(se
     assert prompt.startswith("<|im_start|>system\n") and prompt.endswith("<|im_start|>assistant\n")
     (cot,) = teacher.solve([example])[0]
     assert cot.text and teacher.generator.stats["completion_tokens"] > 0
+
+
+def test_serve_teacher_is_the_one_command_between_a_gguf_alias_and_cotdistill_teach(smollm2_dir, tmp_path):
+    # what the README tells a new user: serve the alias, then teach with the same alias as the model name
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from cotdistill.records import write_jsonl
+    from cotdistill.teachers.testing import free_port
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    server = subprocess.Popen([sys.executable, "-m", "cotdistill", "serve-teacher", "smollm2-135m-instruct",
+                               "--port", str(port), "--threads", "1"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            assert server.poll() is None, server.stdout.read()[-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "serve-teacher did not come up"
+                time.sleep(0.5)
+        examples = load_examples(DataConfig(source="bbh", subtasks=["navigate"], split="train", limit_per_task=1))
+        write_jsonl(tmp_path / "q.jsonl", examples)
+        teach = subprocess.run(
+            [sys.executable, "-m", "cotdistill", "teach", "--base-url", f"http://127.0.0.1:{port}/v1",
+             "--model", "smollm2-135m-instruct", "--data", "file", "--data-file", str(tmp_path / "q.jsonl"),
+             "--stages", "generate", "--max-tokens", "16", "--run-dir", str(tmp_path / "run"),
+             "--cache", str(tmp_path / "c.sqlite")], env=env, capture_output=True, text=True, timeout=300)
+        assert teach.returncode == 0, teach.stderr[-2000:]
+        assert "[generate] succeeded" in teach.stdout and "requests 1" in teach.stdout
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

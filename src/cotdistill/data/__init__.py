@@ -59,11 +59,12 @@ def load_examples(cfg: DataConfig) -> list[Example]:
         if cfg.split is not None and any(e.split == cfg.split for e in examples):
             examples = [e for e in examples if e.split == cfg.split]
     if cfg.limit_per_task is not None:
-        seen: dict[str, int] = defaultdict(int)
+        # per task and split, so a study that loads every split still gets test questions from a small limit
+        seen: dict[tuple[str, str], int] = defaultdict(int)
         kept = []
         for e in examples:
-            if seen[e.task] < cfg.limit_per_task:
-                seen[e.task] += 1
+            if seen[(e.task, e.split)] < cfg.limit_per_task:
+                seen[(e.task, e.split)] += 1
                 kept.append(e)
         examples = kept
     if not examples:

@@ -59,6 +59,8 @@ def add_teach_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--data-file", help="your .jsonl/.csv questions (with --data file), or data.path for a benchmark")
     g.add_argument("--subtasks", help="comma-separated tasks")
     g.add_argument("--split", default="train", help="split to teach on (default train)")
+    g.add_argument("--test-split", help="also have the teacher answer this split (e.g. test) into "
+                                        "test_rationales.jsonl: a study's teacher row")
     g.add_argument("--limit-per-task", type=int)
     g = p.add_argument_group("stages")
     g.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {','.join(STAGES)}")
@@ -85,10 +87,11 @@ def build_teacher(args: argparse.Namespace):
         raise CotdistillError(f"--backend {args.backend} needs --model")
     if args.backend == "openai":
         from .http import OpenAIBackend
+        from .serve import served_model_name
 
         if not args.base_url:
             raise CotdistillError("--backend openai needs --base-url (e.g. https://api.openai.com/v1)")
-        backend = OpenAIBackend(args.base_url, args.model, api_key=load_api_key(args.api_key_env, args.api_key_file),
+        backend = OpenAIBackend(args.base_url, served_model_name(args.model), api_key=load_api_key(args.api_key_env, args.api_key_file),
                                 endpoint=args.endpoint, concurrency=args.concurrency, timeout=args.timeout,
                                 max_retries=args.max_retries, backoff=args.backoff, extra_body=args.extra_body)
     elif args.backend == "local":
@@ -124,13 +127,15 @@ def teach_command(args: argparse.Namespace) -> None:
     subtasks = [s.strip() for s in args.subtasks.split(",")] if args.subtasks else None
     if args.data == "file" and not args.data_file:
         raise CotdistillError("--data file needs --data-file")
-    examples = load_examples(DataConfig(source=args.data, path=args.data_file, subtasks=subtasks,
-                                        split=args.split or None, limit_per_task=args.limit_per_task))
+    data = DataConfig(source=args.data, path=args.data_file, subtasks=subtasks, split=args.split or None,
+                      limit_per_task=args.limit_per_task)
+    examples = load_examples(data)
+    test_examples = load_examples(data.model_copy(update={"split": args.test_split})) if args.test_split else []
     teacher, cache = build_teacher(args)
     settings = TeachSettings(n=args.n, rectify_budget=args.rectify_budget, corrupt_budget=args.corrupt_budget,
                              corrupt_shots=args.corrupt_shots, extraction=args.extraction, seed=args.seed)
     stages = [s.strip() for s in args.stages.split(",") if s.strip()]
-    reports = run_teach(args.run_dir, examples, teacher, settings, stages)
+    reports = run_teach(args.run_dir, examples, teacher, settings, stages, test_examples)
     for report in reports.values():
         print(report.line())
     if cache is not None:

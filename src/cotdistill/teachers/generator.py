@@ -8,11 +8,14 @@ new ones. Identical requests within one call are sent once. Results are stored a
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
+
+from tqdm import tqdm
 
 from ..errors import CotdistillError
 from .base import Completion, Prompt, SamplingParams
@@ -92,6 +95,10 @@ class CachedGenerator:
                 todo.append(r)
                 queued.add(r.key)
         if todo:
+            # one progress line per call on stderr: what the stage has asked for and what has come back
+            bar = tqdm(total=len(todo), desc=f"[{self._stage or 'teacher'}] requests", unit="req", leave=False,
+                       file=sys.stderr)
+            bar.set_postfix(cached=len(requests) - len(todo), refresh=False)
 
             def on_result(j: int, completion: Completion) -> None:
                 r = todo[j]
@@ -102,10 +109,12 @@ class CachedGenerator:
                 self.stats["requests"] += 1
                 self.stats["prompt_tokens"] += completion.prompt_tokens
                 self.stats["completion_tokens"] += completion.completion_tokens
+                bar.update(1)
 
             try:
                 self.backend.run(todo, on_result, self.stats)
             finally:
+                bar.close()
                 self._flush_usage()
         return [results[r.key] for r in requests]
 

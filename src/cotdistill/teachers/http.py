@@ -5,7 +5,9 @@ It speaks both `/chat/completions` (messages; the server applies the model's cha
 serve` all offer. Retried: HTTP 429 and 5xx (honouring Retry-After), timeouts, dropped connections and cut-off
 bodies, and bodies that are not the JSON we expect. Not retried: other 4xx answers (a bad key or model name
 will not get better). After the retry budget a request fails with a TeacherRequestError; the others finish
-first, so their answers reach the cache.
+first, so their answers reach the cache. Timeouts are the exception: they share one budget per `run` call and
+each halves the requests in flight, because a server that keeps generating abandoned requests is overloaded,
+and retrying each of them would only add to its load.
 """
 
 from __future__ import annotations
@@ -124,32 +126,45 @@ class OpenAIBackend:
         return body
 
     async def _run_all(self, requests: Sequence[Request], on_result: OnResult, stats: Counter) -> None:
-        gate = asyncio.Semaphore(self.concurrency)
+        gate = _ShrinkingGate(self.concurrency)
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         failures: list[str] = []
+        # A server that does not cancel abandoned requests (a continuous-batching `transformers serve`) keeps
+        # generating them after our timeout, so retrying each one feeds it more work than it can finish. Timeouts
+        # therefore share one budget for the whole call, and each halves the requests we keep in flight; past
+        # the budget the call stops, so a slow server sees at most concurrency + max_retries requests.
+        timeouts = _TimeoutBudget(self.max_retries, gate)
         async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout, pool=None), limits=limits) as client:
 
             async def one(i: int) -> None:
                 async with gate:
                     try:
-                        completion = await self._request(client, requests[i], stats)
+                        completion = await self._request(client, requests[i], stats, timeouts)
                     except TeacherRequestError as e:
                         stats["failures"] += 1
                         failures.append(str(e))
                         return
                 on_result(i, completion)
 
-            await asyncio.gather(*(one(i) for i in range(len(requests))))
+            try:
+                async with asyncio.TaskGroup() as group:  # an overloaded server cancels every other request
+                    for i in range(len(requests)):
+                        group.create_task(one(i))
+            except* _Overloaded as overloaded:
+                stats["failures"] += 1
+                raise TeacherRequestError(str(overloaded.exceptions[0])) from None
         if failures:
             raise TeacherRequestError(
                 f"{len(failures)} of {len(requests)} requests to {self.url} failed; first: {failures[0]}")
 
-    async def _request(self, client: httpx.AsyncClient, request: Request, stats: Counter) -> Completion:
+    async def _request(self, client: httpx.AsyncClient, request: Request, stats: Counter,
+                       timeouts: _TimeoutBudget) -> Completion:
         body = self.body(request)
         problem = "no attempt made"
         for attempt in range(self.max_retries + 1):
             wait_at_least = 0.0
             try:
+                # httpx closes the connection of an attempt that times out, so a server can notice and cancel
                 response = await client.post(self.url, json=body, headers=self._headers(request))
                 if response.status_code == 200:
                     return self._parse(response.content)
@@ -159,6 +174,7 @@ class OpenAIBackend:
                 wait_at_least = _retry_after(response.headers.get("retry-after"))
             except httpx.TimeoutException:
                 problem = f"no answer within the {self.timeout:g} s timeout"
+                timeouts.spend(self.url, self.timeout)
             except httpx.TransportError as e:  # refused or dropped connections, cut-off bodies
                 problem = f"{type(e).__name__}: {self._redact(str(e))[:200]}"
             except MalformedResponse as e:
@@ -191,6 +207,48 @@ class OpenAIBackend:
 
     def _redact(self, text: str) -> str:
         return self._key.redact(text) if self._key is not None else text
+
+
+class _Overloaded(Exception):
+    """More requests timed out than the retry budget allows: the server cannot keep up."""
+
+
+class _ShrinkingGate:
+    """A concurrency limit that can be lowered while requests are in flight (never below one)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._in_flight = 0
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._in_flight < self.limit)
+            self._in_flight += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    def halve(self) -> None:
+        self.limit = max(1, self.limit // 2)
+
+
+class _TimeoutBudget:
+    """Timeouts allowed in one `run` call; each one also halves the gate's limit."""
+
+    def __init__(self, allowed: int, gate: _ShrinkingGate):
+        self.left = allowed
+        self.gate = gate
+
+    def spend(self, url: str, timeout: float) -> None:
+        if self.left == 0:
+            raise _Overloaded(
+                f"{url}: requests keep timing out ({timeout:g} s): the server cannot keep up; raise --timeout "
+                f"or lower --concurrency (now {self.gate.limit}), then rerun to resume")
+        self.left -= 1
+        self.gate.halve()
 
 
 def _retry_after(value: str | None) -> float:

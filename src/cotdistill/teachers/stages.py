@@ -20,7 +20,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -48,8 +48,12 @@ class StageReport:
     retried: int = 0
     details: dict = field(default_factory=dict)
     usage: dict = field(default_factory=dict)
+    reused: bool = False  # finished by an earlier run: its counts are that run's, and this run asked nothing
 
     def line(self) -> str:
+        if self.reused:
+            return (f"[{self.stage}] done in an earlier run (succeeded {self.succeeded}, failed {self.failed}); "
+                    f"this run: requests 0, cached 0")
         use = self.usage
         tail = (f"; requests {use.get('requests', 0)}, cached {use.get('cached', 0)}, "
                 f"http retries {use.get('retries', 0)}, tokens {use.get('prompt_tokens', 0)}+"
@@ -99,11 +103,11 @@ def _example_of(index: dict[str, Example], r: Rationale, where: str) -> Example:
 
 
 def generate_stage(teacher: Teacher, examples: Sequence[Example], folder: Path, *, n: int = 1,
-                   chunk_size: int = 64) -> StageReport:
+                   chunk_size: int = 64, stage: str = "generate") -> StageReport:
     """n rationales per example -> teacher.jsonl. Truncated completions count as failed (raise max_tokens
     and rerun: only they are requested again)."""
-    report = StageReport("generate")
-    with _usage(teacher, "generate") as usage, JsonlJournal(folder / "journal.jsonl") as journal:
+    report = StageReport(stage)
+    with _usage(teacher, stage) as usage, JsonlJournal(folder / "journal.jsonl") as journal:
         done = {row["example_id"]: [Rationale.model_validate(r) for r in row["rationales"]] for row in journal.load()}
         pending = [e for e in examples if e.id not in done]
         for start in range(0, len(pending), chunk_size):
@@ -130,6 +134,18 @@ def imported_stage(examples: Sequence[Example], imported_file: Path, folder: Pat
     covered = {r.example_id for r in kept}
     return StageReport("imported", succeeded=len(kept), details={"other_examples": len(rationales) - len(kept),
                                                                  "examples_without": len(wanted - covered)})
+
+
+def answer_stage(teacher: Teacher, examples: Sequence[Example], folder: Path, *, extraction: Extraction = "strict",
+                 chunk_size: int = 64) -> StageReport:
+    """The teacher's own CoT for each held-out (test) question, graded -> answers.jsonl: a study's teacher row."""
+    report = generate_stage(teacher, examples, folder, n=1, chunk_size=chunk_size, stage="answer")
+    index = _by_id(examples)
+    graded = [grade_rationale(r, _example_of(index, r, "answer"), extraction)
+              for r in read_jsonl(folder / "teacher.jsonl", Rationale)]
+    write_jsonl(folder / "answers.jsonl", graded)
+    report.details["correct"] = sum(bool(r.correct) for r in graded)
+    return report
 
 
 # ---- grade -------------------------------------------------------------------------------------------------
@@ -159,6 +175,7 @@ def _retry_rounds(
     accept: Callable[[Example, Rationale, Rationale], bool], extraction: Extraction, output: str,
 ) -> StageReport:
     """Ask for every item, keep the answers `accept` likes, ask again for the rest, up to `budget` attempts.
+    `accept` never takes a truncated CoT: one cut at max_tokens is not a finished rewrite, whatever it states.
 
     The journal holds one line per finished round, so a resumed stage skips the rounds already done. Items
     still unaccepted after the budget are failed (listed in failed.jsonl), never an error.
@@ -216,7 +233,7 @@ def rectify_stage(teacher: Teacher, examples: Sequence[Example], d_minus_file: P
     return _retry_rounds(
         "rectify", teacher, items, folder, budget,
         ask=lambda pending, attempt: teacher.rectify(pending, attempt=attempt),
-        accept=lambda example, parent, result: bool(result.correct),
+        accept=lambda example, parent, result: bool(result.correct) and not result.truncated,
         extraction=extraction, output="rectified.jsonl",
     )
 
@@ -247,8 +264,8 @@ def corrupt_stage(teacher: Teacher, examples: Sequence[Example], d_plus_file: Pa
         return teacher.corrupt(pending, attempt=attempt, demonstrations=demos if shots else ())
 
     def accept(example: Example, parent: Rationale, result: Rationale) -> bool:
-        return result.answer is not None and not result.correct and result.answer != parent.answer \
-            and " ".join(result.text.split()) != " ".join(parent.text.split())
+        return result.answer is not None and not result.correct and not result.truncated \
+            and result.answer != parent.answer and " ".join(result.text.split()) != " ".join(parent.text.split())
 
     return _retry_rounds("corrupt", teacher, items, folder, budget, ask, accept, extraction, "corrupted.jsonl")
 
@@ -313,12 +330,15 @@ def teacher_identity(teacher: Teacher, tasks: Sequence[str] = ()) -> dict:
 
 
 def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher | None,
-              settings: TeachSettings = TeachSettings(), stages: Sequence[str] = STAGES) -> dict[str, StageReport]:
+              settings: TeachSettings = TeachSettings(), stages: Sequence[str] = STAGES,
+              test_examples: Sequence[Example] = ()) -> dict[str, StageReport]:
     """Run the chosen stages (in order, with the ones they need) in a run folder; returns their reports.
 
     Finished stages are skipped (their report is read back); interrupted ones resume. The reports are also
     collected in <run_dir>/teach_report.json. When `generate` is not asked for and the folder holds imported
-    rationales (`cotdistill import`), they stand in for it; `teacher` may then be None for `grade` alone.
+    rationales (`cotdistill import`), they stand in for it; `teacher` may then be None for `grade` alone. With
+    `test_examples`, an "answer" stage has the teacher answer them too (one CoT each, graded) into
+    <run_dir>/test_rationales.jsonl, which gives a study its teacher row.
     """
     unknown = set(stages) - set(STAGES)
     if unknown:
@@ -346,13 +366,17 @@ def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher
     reports: dict[str, StageReport] = {}
 
     def step(name: str, params: dict, work: Callable[[Path], StageReport]) -> Path:
+        ran = False
+
         def body(folder: Path) -> None:
+            nonlocal ran
             report = work(folder)
             report.save(folder)
             log(report.line())
+            ran = True
 
         folder = run.stage(name, params, body)
-        reports[name] = StageReport.load(folder)
+        reports[name] = replace(StageReport.load(folder), reused=not ran)
         return folder
 
     if use_imported:
@@ -384,6 +408,12 @@ def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher
         pair = step("pair", {"inputs": [file_digest(p) for p in inputs]}, lambda f: pair_stage(*inputs, f))
     # The latest graded CoTs and pairs also sit at the top of the run folder, where a study reads them.
     latest = {"rationales.jsonl": grade / "graded.jsonl", **({"pairs.jsonl": pair / "dual.jsonl"} if "pair" in wanted else {})}
+    if test_examples:
+        test_file = Path(run_dir) / "teach_test_examples.jsonl"
+        write_jsonl(test_file, test_examples)
+        answer = step("answer", {**base, "examples": file_digest(test_file), "extraction": s.extraction},
+                      lambda f: answer_stage(teacher, test_examples, f, extraction=s.extraction, chunk_size=s.chunk_size))
+        latest["test_rationales.jsonl"] = answer / "answers.jsonl"
     for name, source in latest.items():
         atomic_write_text(Path(run_dir) / name, source.read_text(encoding="utf-8"))
     return _summary(run_dir, reports)

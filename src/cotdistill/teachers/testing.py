@@ -15,10 +15,8 @@ import json
 import os
 import random
 import re
-import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -28,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from .serve import serve_command
 
 FAULTS = ("429", "500", "slow", "cut", "badjson")
 _OPTION = re.compile(r"^\(([A-Z])\)", re.MULTILINE)
@@ -228,14 +228,6 @@ class FaultServer:
         self.stop()
 
 
-def _transformers_cli() -> str:
-    beside = Path(sys.executable).parent / "transformers"
-    found = str(beside) if beside.exists() else shutil.which("transformers")
-    if not found:
-        raise RuntimeError("the `transformers` command is missing: pip install 'transformers[serving]'")
-    return found
-
-
 @contextmanager
 def transformers_server(model_dir: str | os.PathLike, *, threads: int = 1, startup_timeout: float = 300.0,
                         extra_args: Sequence[str] = ()) -> Iterator[str]:
@@ -246,7 +238,7 @@ def transformers_server(model_dir: str | os.PathLike, *, threads: int = 1, start
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="transformers-serve-", suffix=".log", delete=False)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [_transformers_cli(), "serve", "--host", "127.0.0.1", "--port", str(port), *extra_args, str(model_dir)]
+    cmd = serve_command(model_dir, "127.0.0.1", port, extra_args)
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + startup_timeout
