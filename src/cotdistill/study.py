@@ -22,7 +22,7 @@ from typing import Any
 from .config import DataConfig, EvalConfig, LabData, LoraConfig, LabTeacher, MethodConfig, RunConfig, StudyConfig
 from .errors import CotdistillError
 from .pipeline import RunFolder, file_digest, fingerprint, log
-from .records import DualPair, Example, Rationale, read_jsonl, write_jsonl
+from .records import DualPair, Example, Rationale, read_jsonl, with_pair_sides, write_jsonl
 
 
 # ---- shared stages ------------------------------------------------------------------------------------------
@@ -53,7 +53,8 @@ def lab_examples_stage(run: RunFolder, data: LabData) -> Path:
 
 
 def lab_teacher_stage(run: RunFolder, teacher: LabTeacher, examples_file: Path) -> Path:
-    """The scripted teacher's CoTs for the training questions, graded, and EDIT's dual pairs from them."""
+    """The scripted teacher's CoTs for the training questions, graded, and EDIT's dual pairs from them; the
+    pairs' rectified and corrupted CoTs are rationales too (after the teacher's own)."""
     from .lab.cli import _dual_pairs
     from .lab.teacher import ScriptedTeacher
 
@@ -62,7 +63,7 @@ def lab_teacher_stage(run: RunFolder, teacher: LabTeacher, examples_file: Path) 
         scripted = ScriptedTeacher(teacher.mistake_rate, teacher.spurious_rate, teacher.mistake_types, teacher.seed)
         rationales = [r for rs in scripted.solve(train, n=teacher.samples) for r in rs]
         pairs = _dual_pairs(scripted, train, rationales)
-        write_jsonl(folder / "rationales.jsonl", rationales)
+        write_jsonl(folder / "rationales.jsonl", with_pair_sides(rationales, pairs))
         write_jsonl(folder / "pairs.jsonl", pairs)
         wrong = sum(not r.correct for r in rationales)
         log(f"[teacher] {len(rationales)} CoTs ({wrong} wrong, {wrong / max(1, len(rationales)):.0%}), "
