@@ -214,8 +214,7 @@ def run_stages(init_dir: Path, tokenizer: Any, stages: list[Any], settings: Any,
         if stage is not None:
             target = out / f"part{part}-dpo"
             if not (target / "config.json").exists():
-                dpo = DPOSettings(beta=stage.extra.get("beta", 0.1), seed=settings.seed,
-                                  **stage.extra.get("settings", {}))
+                dpo = DPOSettings(beta=stage.extra["beta"], seed=settings.seed, **stage.extra["settings"])
                 train_dpo(str(current), tokenizer, stage.extra["rows"], dpo, target)
             current, part = target, part + 1
     return Path(current)

@@ -138,3 +138,11 @@ def test_edit_refuses_pairs_whose_rectified_cots_are_missing_from_the_rationales
 
     with pytest.raises(CotdistillError, match="rectified CoT.*not among the rationales"):
         REGISTRY["edit"].build(_teacher_only(lab_inputs), {})
+
+
+def test_the_teacher_row_still_scores_the_teachers_own_first_sample(lab_inputs) -> None:
+    from cotdistill.methods import teacher_accuracy
+
+    everything = teacher_accuracy(lab_inputs.examples, lab_inputs.rationales)
+    assert everything == teacher_accuracy(lab_inputs.examples, _teacher_only(lab_inputs).rationales)
+    assert everything["missing"] == 0
