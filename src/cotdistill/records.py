@@ -95,6 +95,18 @@ class DualPair(Record):
     kind: Literal["positive", "negative"]
 
 
+def with_pair_sides(rationales: Iterable[Rationale], pairs: Iterable[DualPair]) -> list[Rationale]:
+    """`rationales`, then every pair side not among them (the rectified and corrupted CoTs), each id once.
+
+    Producers write this set, so rectified and corrupted CoTs are rationales every recipe sees, not only pair sides.
+    """
+    out = {r.id: r for r in rationales}
+    for pair in pairs:
+        for side in (pair.chosen, pair.rejected):
+            out.setdefault(side.id, side)
+    return list(out.values())
+
+
 class WeightedSequence(Record):
     """One training sequence as every method compiles it: a prompt, a target, and per-token weights.
 
@@ -102,6 +114,7 @@ class WeightedSequence(Record):
     the prompt and predicts the target. `target_weights` may be negative (unlikelihood on wrong key tokens).
     `target_segments` labels each target token (0 rationale, 1 answer, by convention) so that losses that
     depend on parts of a sequence (CoPeD's combined rationale and answer loss) can be computed in the trainer.
+    The trainer's batch counts groups: a group of sequences (EDIT's pair) is never split between batches.
     """
 
     id: str = Field(min_length=1)
@@ -112,6 +125,8 @@ class WeightedSequence(Record):
     instance_weight: float = 1.0
     method: str = ""
     example_id: str = ""
+    task: str = ""  # the recipe's task this sequence trains; instance weightings compare within a task (CoPeD)
+    group: str = ""  # sequences sharing a non-empty group always train in one batch (EDIT's pair sides)
 
     @model_validator(mode="after")
     def _lengths_match(self) -> WeightedSequence:

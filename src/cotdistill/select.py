@@ -28,7 +28,7 @@ from .errors import CotdistillError
 from .grading import ANSWER_PHRASE, closing_sentence_start, final_answer_sentence
 from .methods.encode import encode, tokens_in_spans
 from .prompting import PromptStyle, student_prompt
-from .records import Example, Rationale, write_jsonl
+from .records import Example, Origin, Rationale, write_jsonl
 from .similarity import ngram_similarity
 
 AnswerText = Literal["bare", "sentence"]
@@ -38,6 +38,7 @@ Similarity = Callable[[Rationale, Rationale], float]
 class SelectionConfig(Section):
     """Every open choice of MoRSD's selection (docs/methods.md, "MoRSD", says why each default)."""
 
+    origins: list[Origin] = Field(default_factory=lambda: ["teacher"])  # candidates: the teacher's own samples
     require_correct: bool = True  # accuracy filter: keep only rationales graded correct
     diversity: Literal["ngram", "embedding", "none"] = "ngram"
     ngram: int = Field(3, ge=1)  # word n-gram size for the Jaccard similarity
@@ -301,9 +302,16 @@ class Selection:
 
 def candidate_rationales(rationales: Sequence[Rationale], config: SelectionConfig, model=None,
                          tokenizer=None) -> tuple[list[Rationale], dict[str, dict[str, Any]]]:
-    """Accuracy then diversity filters; returns the candidates and a table row for each dropped rationale."""
+    """Origin, accuracy, then diversity filters; returns the candidates and a table row for each dropped one.
+
+    Only rationales of `config.origins` are candidates: MoRSD chooses among the teacher's own samples, not the
+    rectified or corrupted CoTs made from them (written with a hint, or wrong on purpose).
+    """
     rows: dict[str, dict[str, Any]] = {}
-    candidates = list(rationales)
+    candidates = [r for r in rationales if r.origin in config.origins]
+    for r in rationales:
+        if r.origin not in config.origins:
+            rows[r.id] = {"status": "dropped", "reason": "origin"}
     if config.require_correct:
         candidates, wrong = accuracy_filter(candidates)
         for r in wrong:

@@ -36,7 +36,7 @@ from typing import Any
 from .config import (DataConfig, EvalConfig, LabData, LabTeacher, LoraConfig, MethodConfig, RunConfig, StudyConfig,
                      ValidationConfig)
 from .errors import CotdistillError
-from .records import DualPair, Example, Rationale, atomic_write_text, read_jsonl, write_jsonl
+from .records import DualPair, Example, Rationale, atomic_write_text, read_jsonl, with_pair_sides, write_jsonl
 from .runfolder import RunFolder, file_digest, log
 
 
@@ -87,7 +87,8 @@ def validation_stage(run: RunFolder, examples_file: Path, validation: Validation
 
 
 def lab_teacher_stage(run: RunFolder, teacher: LabTeacher, examples_file: Path) -> Path:
-    """The scripted teacher's CoTs for the training questions, graded, and EDIT's dual pairs from them."""
+    """The scripted teacher's CoTs for the training questions, graded, and EDIT's dual pairs from them; the
+    pairs' rectified and corrupted CoTs are rationales too (after the teacher's own)."""
     from .lab.cli import _dual_pairs
     from .lab.teacher import ScriptedTeacher
 
@@ -96,7 +97,7 @@ def lab_teacher_stage(run: RunFolder, teacher: LabTeacher, examples_file: Path) 
         scripted = ScriptedTeacher.from_config(teacher)
         rationales = [r for rs in scripted.solve(train, n=teacher.samples) for r in rs]
         pairs = _dual_pairs(scripted, train, rationales)
-        write_jsonl(folder / "rationales.jsonl", rationales)
+        write_jsonl(folder / "rationales.jsonl", with_pair_sides(rationales, pairs))
         write_jsonl(folder / "pairs.jsonl", pairs)
         wrong = sum(not r.correct for r in rationales)
         log(f"[teacher] {len(rationales)} CoTs ({wrong} wrong, {wrong / max(1, len(rationales)):.0%}), "
@@ -303,8 +304,7 @@ def run_stages(init_dir: Path, tokenizer: Any, stages: list[Any], settings: Any,
         if stage.extra.get("trainer") == "dpo":
             target = out / f"part{part}-dpo"
             if not (target / "config.json").exists():
-                dpo = DPOSettings(beta=stage.extra.get("beta", 0.1), seed=settings.seed,
-                                  **stage.extra.get("settings", {}))
+                dpo = DPOSettings(beta=stage.extra["beta"], seed=settings.seed, **stage.extra["settings"])
                 train_dpo(str(current), tokenizer, stage.extra["rows"], dpo, target)
             current = target
         else:

@@ -21,12 +21,14 @@ def test_lab_command_writes_examples_rationales_and_pairs(tmp_path: Path) -> Non
     rationales = read_jsonl(out / "rationales.jsonl", Rationale)
     pairs = read_jsonl(out / "pairs.jsonl", DualPair)
     assert len(examples) == 100 and {e.split for e in examples} == {"train", "test"}
-    assert len(rationales) == 200
+    teacher = [r for r in rationales if r.origin == "teacher"]
+    assert len(teacher) == 200
     lies = [e for e in examples if e.task == "web_of_lies"]
     assert all(e.question.count(" says ") == 3 for e in lies)  # people=4: three statements about others
-    assert 0.3 < sum(not r.correct for r in rationales) / len(rationales) < 0.7
+    assert 0.3 < sum(not r.correct for r in teacher) / len(teacher) < 0.7
     train_ids = {e.id for e in examples if e.split == "train"}
-    assert len(pairs) == sum(r.example_id in train_ids for r in rationales)
+    assert len(pairs) == sum(r.example_id in train_ids for r in teacher)
+    assert len(rationales) == len(teacher) + len(pairs)  # each pair's rectified or corrupted CoT is a rationale
     assert all(p.chosen.correct and not p.rejected.correct for p in pairs)
     assert {p.kind for p in pairs} == {"positive", "negative"}
 

@@ -23,11 +23,13 @@ def tokenizer():
 @pytest.fixture(scope="session")
 def lab_inputs(tokenizer) -> MethodInputs:
     """Two families, two teacher samples per question with mistakes; every wrong CoT rectified (negative pairs)
-    and every clean correct one corrupted (positive pairs), as `cotdistill lab --pairs` builds them."""
+    and every clean correct one corrupted (positive pairs), as `cotdistill lab --pairs` builds them: the
+    rectified and corrupted CoTs are rationales too."""
     teacher = ScriptedTeacher(mistake_rate=0.4, spurious_rate=0.1, seed=5)
     examples = generate_examples("navigate", 12, seed=3) + generate_examples("web_of_lies", 12, seed=3)
     rationales = [r for rs in teacher.solve(examples, n=2) for r in rs]
     pairs = dual_pairs(teacher, examples, rationales)
     assert {p.kind for p in pairs} == {"positive", "negative"}
     assert any(r.error_type == "spurious" for r in rationales)
-    return MethodInputs(examples=examples, rationales=rationales, pairs=pairs, tokenizer=tokenizer)
+    made = [r for p in pairs for r in (p.chosen, p.rejected) if r.origin != "teacher"]
+    return MethodInputs(examples=examples, rationales=rationales + made, pairs=pairs, tokenizer=tokenizer)

@@ -150,8 +150,10 @@ def test_scott_sources_and_alpha():
 
 def test_dpo_rows_and_sft_stage():
     sft, dpo = build("dpo")
-    assert [s.id for s in sft.sequences] == ["dpo/r1a/sft", "dpo/r1b/sft", "dpo/r2r/sft", "dpo/r3/sft"]
-    assert decoded(sft.sequences)[2] == ("dpo/r2r/sft", P2, " " + D.R2R.text)
+    # EDIT's stage 1: the correct teacher CoTs (D+), then the rectified ones (D-+); never a wrong or corrupted CoT
+    assert [s.id for s in sft.sequences] == ["r1a", "r1b", "r3", "r2r"]
+    assert decoded(sft.sequences)[3] == ("r2r", P2, " " + D.R2R.text)
+    assert decoded(sft.sequences)[1] == ("r1b", P1, " " + D.R1B.text.strip())
     assert dpo.sequences == [] and dpo.extra["trainer"] == "dpo" and dpo.extra["beta"] == 0.1
     assert dpo.extra["rows"] == [
         {"id": "p1", "prompt": P1, "chosen": " " + D.R1A.text, "rejected": " " + D.R1C.text},
@@ -168,11 +170,19 @@ def test_dpo_rows_and_sft_stage():
     ("scott", {"alpha": "half"}, "must be a number"),
     ("scott", {"counterfactual_from": ["teacher"]}, "unknown counterfactual_from"),
     ("step_by_step", {"prompt_style": "chat"}, "supports prompt_style 'plain' only"),
-    ("dpo", {"beta": 0}, "must be positive"),
 ])
 def test_bad_parameters_are_named(name, params, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         build(name, params)
+
+
+def test_dpo_parameters_are_checked():
+    from cotdistill.errors import CotdistillError
+
+    with pytest.raises(CotdistillError, match="'beta': Input should be greater than 0"):
+        build("dpo", {"beta": 0})
+    with pytest.raises(CotdistillError, match="'dpo.learning_rat'"):
+        build("dpo", {"dpo": {"learning_rat": 1e-5}})
 
 
 def test_ungraded_rationales_are_refused():

@@ -15,7 +15,7 @@ def _stages(inputs, **params):
 
 def _selection_of(inputs):
     """A selection as MoRSD's stage hands it over: some correct teacher CoTs (every other one)."""
-    correct = [r for r in inputs.rationales if r.correct is True]
+    correct = [r for r in inputs.rationales if r.correct is True and r.origin == "teacher"]
     return dataclasses.replace(inputs, selected=correct[::2], student_rationales=[
         r.model_copy(update={"id": f"{r.id}#student", "origin": "student"}) for r in inputs.rationales[:6]])
 
@@ -33,8 +33,10 @@ def test_stage1_trains_on_the_selection_under_copeds_task_and_weights(lab_inputs
     kept = {r.id for r in inputs.selected}
     sft = _stages(inputs)["sft"]
     assert sft.instance_weighting == "coped" and "coped" in sft.extra
+    rectified = {r.id for r in inputs.rationales if r.origin == "rectified"}
+    assert rectified
     generation = {s.id.removeprefix("coped/gen/") for s in sft.sequences if s.id.startswith("coped/gen/")}
-    assert generation == kept  # CoPeD's generation task covers exactly the selected CoTs
+    assert generation == kept | rectified  # CoPeD's generation task: the selected CoTs and the rectified ones
     reviewed = {s.id.removeprefix("coped/status/") for s in sft.sequences if s.id.startswith("coped/status/")}
     students = {r.id for r in inputs.student_rationales}
     assert reviewed <= kept | students and reviewed & students  # the student's own samples, no unselected CoT
@@ -42,7 +44,7 @@ def test_stage1_trains_on_the_selection_under_copeds_task_and_weights(lab_inputs
     assert stats["status_correct"] + stats["status_incorrect"] + stats["no_revision"] == len(kept | students)
     # without CoPeD: plain EDIT stage 1 on the same selected CoTs, no instance weighting
     plain = _stages(inputs, coped=None)["sft"]
-    assert plain.instance_weighting is None and {s.id for s in plain.sequences} == kept
+    assert plain.instance_weighting is None and {s.id for s in plain.sequences} == kept | rectified
 
 
 def test_krsl_keeps_the_pairs_whose_correct_side_survived_selection(lab_inputs):
@@ -51,7 +53,12 @@ def test_krsl_keeps_the_pairs_whose_correct_side_survived_selection(lab_inputs):
     krsl = _stages(inputs)["krsl"]
     sides = {s.id.rsplit("/", 1)[0] for s in krsl.sequences}
     by_id = {p.id: p for p in inputs.pairs}
-    assert sides and all(by_id[p].chosen.id in kept for p in sides)
+    rectified = {r.id for r in inputs.rationales if r.origin == "rectified"}
+    # positive pairs only where the selection kept the teacher's correct CoT; negative pairs (a rectified correct
+    # side, which MoRSD does not choose among) all stay
+    assert sides and all(by_id[p].chosen.id in kept | rectified for p in sides)
+    assert {by_id[p].kind for p in sides} == {"positive", "negative"}
+    assert {p.id for p in inputs.pairs if p.kind == "positive" and p.chosen.id not in kept} - sides
     assert krsl.merge_lora_before
     # without selection every dual pair counts, and stage 1 is EDIT's (correct and rectified CoTs)
     unselected = _stages(dataclasses.replace(inputs, selected=None), coped=None)

@@ -68,8 +68,9 @@ def test_weights_carry_no_gradient_and_reject_bad_input() -> None:
 
 def test_instance_weighting_fn_from_params() -> None:
     fn = instance_weighting_fn({"direction": 1, "normalisation": "sum", "temperature": 0.5})
-    assert torch.allclose(fn(LOSSES), torch.softmax(LOSSES.sum(1) / 0.5, 0))
-    assert instance_weighting_fn()(LOSSES).mean().item() == pytest.approx(1.0)
+    one_task = torch.zeros(len(LOSSES), dtype=torch.long)
+    assert torch.allclose(fn(LOSSES, one_task), torch.softmax(LOSSES.sum(1) / 0.5, 0))
+    assert instance_weighting_fn()(LOSSES, one_task).mean().item() == pytest.approx(1.0)
     with pytest.raises(CotdistillError, match="direction"):
         instance_weighting_fn({"direction": 2})
     with pytest.raises(CotdistillError, match="temprature"):
@@ -111,7 +112,8 @@ def test_sequences_follow_the_correctness_aware_format(lab) -> None:
     seqs = {s.id: s for s in sequences}
     rationales = {r.id: r for r in [*teacher, *student]}
     assert counts["generation"] == sum(r.correct is True for r in teacher)
-    assert counts["status_correct"] + counts["status_incorrect"] + counts["no_revision"] == len(teacher) + len(student)
+    own = [r for r in teacher if r.origin == "teacher"]  # reviewed: what the teacher wrote, not its rectification
+    assert counts["status_correct"] + counts["status_incorrect"] + counts["no_revision"] == len(own) + len(student)
     assert counts["status_incorrect"] > 0 and any(r.correct is False for r in student)
     for sid, seq in seqs.items():
         kind, rid = sid.split("/", 2)[1:]
@@ -175,8 +177,54 @@ def test_recipe_is_registered_and_sets_the_weighting(lab) -> None:
     inputs = MethodInputs(examples=examples, rationales=teacher, student_rationales=student, tokenizer=tokenizer)
     (stage,) = REGISTRY["coped"].build(inputs, {"weighting": {"temperature": 2.0}})
     assert stage.instance_weighting == "coped" and stage.extra["coped"]["temperature"] == 2.0
-    assert instance_weighting_fn(stage.extra["coped"])(LOSSES).mean().item() == pytest.approx(1.0)
+    one_task = torch.zeros(len(LOSSES), dtype=torch.long)
+    assert instance_weighting_fn(stage.extra["coped"])(LOSSES, one_task).mean().item() == pytest.approx(1.0)
     assert all(len(s.target_segments) == len(s.target_ids) for s in stage.sequences)
     assert "student_rationales" in REGISTRY["coped"].needs
     with pytest.raises(CotdistillError, match="tag"):
         REGISTRY["coped"].build(inputs, {"tag": "x"})
+
+
+# ---- comparable instances ------------------------------------------------------------------------------------
+
+
+def test_weights_compare_instances_of_one_task_only() -> None:
+    """An answer-only instance (no rationale loss) is not compared with a question -> CoT instance: each task's
+    weights are a softmax among its own instances, so every task keeps mean weight 1."""
+    tasks = torch.tensor([0, 0, 1, 1])  # two generation instances (long CoTs), two answer-only ones
+    losses = torch.tensor([[2.0, 0.5], [3.0, 0.5], [0.0, 0.2], [0.0, 0.4]])
+    w = coped_instance_weights(losses, tasks=tasks)
+    assert w[:2].mean().item() == pytest.approx(1.0) and w[2:].mean().item() == pytest.approx(1.0)
+    assert w[0] > w[1] and w[2] > w[3]  # within a task the lower combined loss still weighs more
+    assert torch.allclose(w[:2], coped_instance_weights(losses[:2]))
+    whole_batch = coped_instance_weights(losses, tasks=tasks, compare="batch")  # the ablation: one softmax
+    assert whole_batch[:2].mean().item() < 0.2
+
+
+def test_in_training_every_task_keeps_mean_weight_one(lab) -> None:
+    """Through the collator and the trainer's loss, a batch mixing CoPeD's three tasks gives each task mean
+    weight 1 (it was 0.004-0.010 for generation at the lab's settings when the softmax spanned the batch)."""
+    from transformers import LlamaConfig, LlamaForCausalLM, TrainingArguments
+
+    from cotdistill.train.collate import PaddedCollator, sequence_features
+    from cotdistill.train.trainer import WeightedTrainer
+
+    examples, teacher, student, tokenizer = lab
+    (stage,) = REGISTRY["coped"].build(MethodInputs(examples=examples, rationales=teacher,
+                                                    student_rationales=student, tokenizer=tokenizer), {})
+    tasks = [s.task for s in stage.sequences]
+    assert set(tasks) == {"generation", "status_correct", "status_incorrect"}
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
+    args = TrainingArguments(output_dir="/tmp/unused-coped-test", report_to=[], remove_unused_columns=False,
+                             use_cpu=True)
+    trainer = WeightedTrainer(model=model, args=args, instance_weighting_name="coped",
+                              instance_weighting_params=stage.extra["coped"])
+    with torch.no_grad():
+        trainer.compute_loss(model, PaddedCollator()([sequence_features(s) for s in stage.sequences]))
+    weights = trainer.last_instance_weights
+    for task in set(tasks):
+        mine = weights[torch.tensor([t == task for t in tasks])]
+        assert mine.mean().item() == pytest.approx(1.0, abs=1e-5), task
+        assert mine.std().item() > 0  # still reweighted within the task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 
 import pytest
 
@@ -120,12 +121,13 @@ def test_the_llama2_config_validates_and_carries_the_papers_settings():
     from pathlib import Path
 
     from cotdistill.config import load_config
+    from cotdistill.methods.dpo import DpoParams
     from cotdistill.methods.edit import EditParams
     from cotdistill.methods.params import parse_params
     from cotdistill.methods.std_cot import StdCotParams
 
     cfg = load_config(Path(__file__).parents[2] / "configs" / "edit_llama2_7b.yaml")
-    assert [m.name for m in cfg.study.methods] == ["edit", "std_cot"]
+    assert [m.name for m in cfg.study.methods] == ["edit", "std_cot", "dpo"]
     lora = cfg.student.lora
     assert (lora.r, lora.alpha, lora.target_modules) == (64, 32, ["q_proj", "v_proj"])
     edit = parse_params(EditParams, "edit", cfg.study.methods[0].params)
@@ -134,6 +136,9 @@ def test_the_llama2_config_validates_and_carries_the_papers_settings():
     assert (edit.stage1.epochs, edit.stage2.epochs) == (15, 10)
     parse_params(StdCotParams, "std_cot", cfg.study.methods[1].params)
     assert set(cfg.study.methods[0].params) <= set(EditParams.model_fields)
+    dpo = parse_params(DpoParams, "dpo", cfg.study.methods[2].params)  # EDIT's A.8 DPO setting, tagged [paper A.8]
+    assert (dpo.beta, dpo.dpo.learning_rate, dpo.dpo.scheduler, dpo.dpo.warmup_ratio) == (0.1, 1e-5, "cosine", 0.3)
+    assert (dpo.dpo.epochs, dpo.dpo.batch_size, dpo.rectified) == (10, 16, True)
 
 
 def test_zero_alpha_or_beta_removes_that_side_from_stage2(lab_inputs):
@@ -143,3 +148,9 @@ def test_zero_alpha_or_beta_removes_that_side_from_stage2(lab_inputs):
     no_wrong = _build(lab_inputs, stages=["krsl"], beta=0.0)["krsl"]
     assert {s.id.rsplit("/", 1)[1] for s in no_wrong.sequences} == {"chosen"}
     assert no_wrong.extra["stats"]["zero_weight_dropped"] == len(lab_inputs.pairs)
+
+
+def test_stage2_sequences_name_their_pair_so_the_trainer_batches_it_whole(lab_inputs):
+    stage = _build(lab_inputs, stages=["krsl"])["krsl"]
+    assert all(s.group == s.id.rsplit("/", 1)[0] for s in stage.sequences)
+    assert set(Counter(s.group for s in stage.sequences).values()) == {2}

@@ -23,8 +23,9 @@ def test_trains_on_correct_teacher_cots_only(lab_inputs):
     stage = _stage(lab_inputs)
     by_id = {r.id: r for r in lab_inputs.rationales}
     ids = [s.id for s in stage.sequences]
-    assert set(ids) == {r.id for r in lab_inputs.rationales if r.correct}
+    assert set(ids) == {r.id for r in lab_inputs.rationales if r.correct and r.origin == "teacher"}
     assert any(not r.correct for r in lab_inputs.rationales)  # the fixture has wrong ones to exclude
+    assert any(r.correct and r.origin == "rectified" for r in lab_inputs.rationales)  # and rectified ones
     assert all(by_id[i].correct for i in ids)
     assert all(w == 1.0 for s in stage.sequences for w in s.target_weights)
 
@@ -33,7 +34,7 @@ def test_repeat_sampling_matches_the_dual_volume(lab_inputs):
     n_pairs = len(lab_inputs.pairs)
     stage = _stage(lab_inputs, volume="repeat")
     assert len(stage.sequences) == 2 * n_pairs  # EDIT's stage-2 sequence count
-    correct = [r for r in lab_inputs.rationales if r.correct]
+    correct = [r for r in lab_inputs.rationales if r.correct and r.origin == "teacher"]
     uses = Counter(s.id.rsplit("@", 1)[0] for s in stage.sequences)
     assert set(uses) <= {r.id for r in correct}
     assert set(uses) == {r.id for r in correct}  # every distinct correct CoT before any repeat

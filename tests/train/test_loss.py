@@ -80,8 +80,8 @@ def test_instance_weighting_hook_sees_detached_segment_means():
     states, head, targets, weights, instance, segments, inst_w = _random_problem(seed=3)
     seen = {}
 
-    def by_answer(segment_nll):
-        seen["x"] = segment_nll
+    def by_answer(segment_nll, tasks):
+        seen["x"], seen["tasks"] = segment_nll, tasks
         return torch.exp(-segment_nll[:, 1])
 
     INSTANCE_WEIGHTINGS["test-by-answer"] = lambda params: by_answer
@@ -96,7 +96,7 @@ def test_instance_weighting_hook_sees_detached_segment_means():
             sel = (instance == i) & (segments == s)
             expected = nll[sel].mean().item() if sel.any() else 0.0
             assert abs(seen["x"][i, s].item() - expected) < 1e-9
-    assert not seen["x"].requires_grad
+    assert not seen["x"].requires_grad and seen["tasks"].tolist() == [0] * inst_w.shape[0]  # one task by default
     ref = naive(states, targets, head, weights, instance, inst_w, 17.0, dynamic=torch.exp(-seen["x"][:, 1]))
     assert abs(ours.loss.item() - ref.item()) < 1e-6
 

@@ -2,7 +2,8 @@
 
 The lead registers `add_lab_arguments` and `lab_command` in the main CLI; `python -m cotdistill.lab` runs the
 same command on its own. Output: examples.jsonl and rationales.jsonl (records.py), written atomically, plus
-pairs.jsonl (EDIT's dual pairs: rectified wrong CoTs and corrupted right ones) when --pairs is given.
+pairs.jsonl (EDIT's dual pairs: rectified wrong CoTs and corrupted right ones) when --pairs is given; the
+rectified and corrupted CoTs are then in rationales.jsonl as well (origin and parent set).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from pathlib import Path
 
 from ..errors import CotdistillError
-from ..records import DualPair, Example, Rationale, atomic_write_text, write_jsonl
+from ..records import DualPair, Example, Rationale, atomic_write_text, with_pair_sides, write_jsonl
 from .families import FAMILIES, get_family
 from .generate import generate_examples
 from .teacher import ScriptedTeacher
@@ -94,6 +95,7 @@ def lab_command(args: argparse.Namespace) -> int:
               f"({wrong / len(solved):.1%})")
     out = Path(args.out)
     write_jsonl(out / "examples.jsonl", examples)
+    rationales = with_pair_sides(rationales, pairs)
     write_jsonl(out / "rationales.jsonl", rationales)
     if args.pairs:
         write_jsonl(out / "pairs.jsonl", pairs)

@@ -3,7 +3,7 @@
 No paper tries this combination; every part comes from an existing recipe, and each can be dropped:
   selection   the study runs MoRSD's selection over the teacher's graded CoTs (the "selection" need, configured
               by params["selection"]); `selection: null` drops it ("without MoRSD selection": every CoT counts)
-  stage "sft" EDIT's stage 1 on the selected correct and rectified CoTs. With `coped` (the default) these are
+  stage "sft" EDIT's stage 1 on the selected correct teacher CoTs and the rectified ones. With `coped` (the default) these are
               CoPeD's generation task, joined by its status task over the same CoTs and the Std-CoT student's
               own samples, under the CAW instance weights; `coped: null` is plain EDIT stage 1 ("without CoPeD")
   stage "krsl" EDIT's key-step learning on the dual pairs whose correct side survived the selection (every pair
@@ -46,8 +46,13 @@ def needs(params: dict[str, Any]) -> tuple[Need, ...]:
 def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
     p = parse_params(CombinedParams, NAME, params)
     tokenizer = require_tokenizer(inputs, NAME)
-    # With a selection, stage 1 draws only on what it kept (rectified CoTs included, when it kept them).
-    pool = inputs if inputs.selected is None else replace(inputs, rationales=inputs.selected, pairs=())
+    # With a selection, stage 1 draws on the teacher CoTs it kept plus the rectified (and corrupted) ones, which
+    # MoRSD does not choose among (its candidates are the teacher's own samples).
+    pool = inputs
+    if inputs.selected is not None:
+        kept = {r.id for r in inputs.selected}
+        made = [r for r in inputs.rationales if r.origin in ("rectified", "corrupted") and r.id not in kept]
+        pool = replace(inputs, rationales=[*inputs.selected, *made], pairs=())
     stages: list[TrainingStage] = []
     if "sft" in p.stages:
         rationales = stage1_rationales(pool, p.rectified)
@@ -64,8 +69,8 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
     if "krsl" in p.stages:
         pairs = list(inputs.pairs)
         if inputs.selected is not None:  # a pair whose correct side the selection dropped teaches nothing kept
-            kept = {r.id for r in inputs.selected}
-            pairs = [pair for pair in pairs if pair.chosen.id in kept]
+            in_pool = {r.id for r in pool.rationales}
+            pairs = [pair for pair in pairs if pair.chosen.id in in_pool]
         stages.append(krsl_stage(inputs, pairs, p, after_sft="sft" in p.stages))
     return stages
 

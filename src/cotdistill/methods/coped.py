@@ -8,9 +8,19 @@ Rationales for the status task come from the teacher and from a Std-CoT student,
 Each target token is labelled 0 (rationale) or 1 (the closing answer sentence and the EOS after it), so that
 the trainer can give the weighting below each instance's rationale and answer losses.
 
-The Correctness-Aware Weighted loss reweights the instances of a batch by their detached combined loss
-s_i = L_rationale,i + L_answer,i (mean NLLs; an empty segment counts 0):
-  w = B * softmax(direction * s / temperature)   (normalisation "mean": the weights average 1)
+Which rationales go where is chosen by origin: generation trains on correct teacher and rectified CoTs (D+ and
+D-+); the status task reviews what the teacher and the student wrote themselves (origins "teacher" and
+"student", not the rectified or corrupted CoTs made from them); a wrong CoT is revised by its own rectification
+when the rationale set holds one.
+
+The Correctness-Aware Weighted loss reweights instances by their detached combined loss
+s_i = L_rationale,i + L_answer,i (mean NLLs; an empty segment counts 0), comparing an instance only with the
+instances of the same task in the micro-batch (compare "task"):
+  w_i = |G| * softmax_{j in G}(direction * s_j / temperature)_i   for i in task group G (normalisation "mean")
+so each task's weights average 1 in every batch and the task mix stays the one the data set. Comparing across
+tasks (compare "batch", one softmax over the batch) starves the generation task: an answer-only status instance
+has no rationale loss, so its s is a fraction of a generation instance's and, under direction -1, it takes
+nearly all the weight (docs/methods.md has the measurement).
 Default direction -1: a low combined loss marks a rationale that supports the answer well, and those are the
 instances CoPeD wants the student to lean on; noisy rationales (high loss: they fail to support the answer)
 are turned down rather than chased, as +1 (hard-example emphasis) would do. Temperature 1: losses are in nats,
@@ -20,7 +30,7 @@ so an instance one nat worse than another gets e^-1 of its weight, a mild reweig
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
@@ -32,11 +42,14 @@ from ..grading import closing_sentence_start, final_answer_sentence
 from ..prompting import PromptStyle, student_prompt
 from ..records import Example, Rationale, WeightedSequence
 from ..similarity import ngram_similarity
-from ..train.loss import INSTANCE_WEIGHTINGS
+from ..train.loss import INSTANCE_WEIGHTINGS, InstanceWeighting
 from .base import Method, MethodInputs, TrainingStage, register
 from .encode import ANSWER, RATIONALE, Encoded, encode, tokens_in_spans, weighted_sequence
 
 Normalisation = Literal["mean", "sum", "none"]
+Compare = Literal["task", "batch"]
+GENERATION_ORIGINS = ("teacher", "rectified")
+REVIEWED_ORIGINS = ("teacher",)  # of MethodInputs.rationales; the student's own come from student_rationales
 
 
 class CopedWeighting(Section):
@@ -47,6 +60,7 @@ class CopedWeighting(Section):
     normalisation: Normalisation = "mean"
     clamp_min: float | None = None  # applied after normalisation, when set
     clamp_max: float | None = None
+    compare: Compare = "task"  # "task": softmax among the instances of one task; "batch": over the whole batch
 
 
 class CopedConfig(Section):
@@ -68,37 +82,40 @@ class CopedConfig(Section):
 
 def coped_instance_weights(segment_losses: torch.Tensor, temperature: float = 1.0, direction: float = -1.0,
                            normalisation: Normalisation = "mean", clamp_min: float | None = None,
-                           clamp_max: float | None = None) -> torch.Tensor:
+                           clamp_max: float | None = None, tasks: torch.Tensor | None = None,
+                           compare: Compare = "task") -> torch.Tensor:
     """Per-instance weights [B] from per-instance (rationale, answer) mean NLLs [B, 2]; no gradient flows.
 
-    normalisation "mean": B * softmax (weights average 1, so the loss scale matches the unweighted loss);
-    "sum": softmax (weights sum to 1); "none": exp(direction * s / temperature) as is (e.g. exp(-s)).
+    `tasks` [B] (integers; None: one task) groups the instances: with compare "task" the normalisation runs within
+    each group, with "batch" over all instances. normalisation "mean": |G| * softmax (weights average 1 in each
+    group G, so the loss scale matches the unweighted loss); "sum": softmax (weights sum to 1 in each group);
+    "none": exp(direction * s / temperature) as is (e.g. exp(-s)).
     """
     if segment_losses.ndim != 2 or segment_losses.shape[1] != 2:
         raise ValueError(f"segment_losses must have shape [B, 2], got {list(segment_losses.shape)}")
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    combined = segment_losses.detach().float().sum(dim=1)
-    z = direction * combined / temperature
-    if normalisation == "mean":
-        weights = torch.softmax(z, dim=0) * combined.numel()
-    elif normalisation == "sum":
-        weights = torch.softmax(z, dim=0)
-    elif normalisation == "none":
-        weights = torch.exp(z)
-    else:
+    if normalisation not in ("mean", "sum", "none"):
         raise ValueError(f"normalisation must be mean, sum or none, got {normalisation!r}")
+    z = direction * segment_losses.detach().float().sum(dim=1) / temperature
+    if tasks is None or compare == "batch":
+        tasks = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+    weights = torch.exp(z)
+    if normalisation != "none":
+        for task in tasks.unique():
+            group = tasks == task
+            weights[group] = torch.softmax(z[group], dim=0) * (int(group.sum()) if normalisation == "mean" else 1)
     if clamp_min is not None or clamp_max is not None:
         weights = weights.clamp(min=clamp_min, max=clamp_max)
     return weights.to(segment_losses.dtype)
 
 
-def instance_weighting_fn(params: dict[str, Any] | CopedWeighting | None = None
-                          ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The trainer's hook: fn(segment_losses [B, 2]) -> weights [B], configured by a stage's extra["coped"]."""
+def instance_weighting_fn(params: dict[str, Any] | CopedWeighting | None = None) -> InstanceWeighting:
+    """The trainer's hook: fn(segment_losses [B, 2], tasks [B]) -> weights [B], configured by a stage's
+    extra["coped"]."""
     w = params if isinstance(params, CopedWeighting) else parse_section(CopedWeighting, params or {}, "coped.weighting")
-    return lambda losses: coped_instance_weights(losses, w.temperature, w.direction, w.normalisation,
-                                                 w.clamp_min, w.clamp_max)
+    return lambda losses, tasks: coped_instance_weights(losses, w.temperature, w.direction, w.normalisation,
+                                                        w.clamp_min, w.clamp_max, tasks, w.compare)
 
 
 # ---- formatting ----------------------------------------------------------------------------------------------
@@ -126,10 +143,10 @@ def status_prompt(example: Example, rationale: Rationale, correct: bool, config:
     return f"{student_prompt(example, config.prompt_style, tokenizer)} {shown}\n{tag}"
 
 
-def _sequence(tokenizer, prompt: str, target: str, sid: str, example_id: str) -> WeightedSequence:
+def _sequence(tokenizer, prompt: str, target: str, sid: str, example_id: str, task: str) -> WeightedSequence:
     enc = encode(tokenizer, prompt, target)
     return weighted_sequence(enc, id=sid, segments=answer_segments(enc, target), method="coped",
-                             example_id=example_id)
+                             example_id=example_id, task=task)
 
 
 def pick_revision(wrong: Rationale, correct: Sequence[Rationale], revise_with: str = "similar",
@@ -148,14 +165,17 @@ def pick_revision(wrong: Rationale, correct: Sequence[Rationale], revise_with: s
     return max(correct, key=lambda r: similarity(r, wrong))  # max keeps the first of equals
 
 
-def coped_sequences(examples: Sequence[Example], teacher: Sequence[Rationale], student: Sequence[Rationale],
+def coped_sequences(examples: Sequence[Example], rationales: Sequence[Rationale], student: Sequence[Rationale],
                     tokenizer, config: CopedConfig) -> tuple[list[WeightedSequence], dict[str, int]]:
-    """All CoPeD sequences and counts of what went in (and what had no correct rationale to revise with)."""
+    """All CoPeD sequences and counts of what went in (and what had no correct rationale to revise with).
+
+    `rationales`: the teacher side (teacher, rectified and corrupted CoTs), each used by origin (module doc).
+    """
     by_id = {e.id: e for e in examples}
+    correct = [r for r in rationales if r.correct is True and r.origin in GENERATION_ORIGINS]
     correct_by_question: dict[str, list[Rationale]] = defaultdict(list)
-    for r in teacher:
-        if r.correct is True:
-            correct_by_question[r.example_id].append(r)
+    for r in correct:
+        correct_by_question[r.example_id].append(r)
     sequences: list[WeightedSequence] = []
     counts = {"generation": 0, "status_correct": 0, "status_incorrect": 0, "no_revision": 0, "ungraded": 0}
 
@@ -165,30 +185,29 @@ def coped_sequences(examples: Sequence[Example], teacher: Sequence[Rationale], s
         return by_id[r.example_id]
 
     if config.generation_task:
-        for r in teacher:
-            if r.correct is True:
-                example = example_of(r)
-                sequences.append(_sequence(tokenizer, student_prompt(example, config.prompt_style, tokenizer),
-                                           r.text.strip(), f"coped/gen/{r.id}", example.id))
-                counts["generation"] += 1
-    reviewed = [*(teacher if config.teacher_in_status_task else ()), *student]
-    for r in reviewed:
+        for r in correct:
+            example = example_of(r)
+            sequences.append(_sequence(tokenizer, student_prompt(example, config.prompt_style, tokenizer),
+                                       r.text.strip(), f"coped/gen/{r.id}", example.id, "generation"))
+            counts["generation"] += 1
+    teacher = [r for r in rationales if r.origin in REVIEWED_ORIGINS] if config.teacher_in_status_task else []
+    for r in [*teacher, *student]:
         if r.correct is None:
             counts["ungraded"] += 1
             continue
         example = example_of(r)
         if r.correct:
             target = final_answer_sentence(example.answer)
-            counts["status_correct"] += 1
         else:
             revision = pick_revision(r, correct_by_question[r.example_id], config.revise_with, config.ngram)
             if revision is None:
                 counts["no_revision"] += 1
                 continue
             target = revision.text.strip()
-            counts["status_incorrect"] += 1
+        task = "status_correct" if r.correct else "status_incorrect"
+        counts[task] += 1
         prompt = status_prompt(example, r, r.correct, config, tokenizer)
-        sequences.append(_sequence(tokenizer, prompt, target, f"coped/status/{r.id}", example.id))
+        sequences.append(_sequence(tokenizer, prompt, target, f"coped/status/{r.id}", example.id, task))
     return sequences, counts
 
 

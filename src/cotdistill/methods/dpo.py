@@ -2,32 +2,72 @@
 
 Each DualPair becomes one TRL preference row: prompt = student_prompt(example), chosen = " " + correct CoT,
 rejected = " " + wrong CoT (no leading space for an encoder-decoder student, the same convention as
-methods/encode.py; TRL appends the EOS itself). DPO usually starts from an SFT model, so by default the recipe
-first trains Std-CoT on the graded-correct teacher and rectified CoTs (EDIT's stage 1, D+ ∪ D-+), making this
-baseline "EDIT with DPO in place of KRSL"; `sft_first: false` skips that stage.
+methods/encode.py; TRL appends the EOS itself). DPO starts from an SFT model: by default the recipe first trains
+on exactly EDIT's stage-1 data, the correct teacher CoTs and the rectified ones (D+ ∪ D-+; `rectified: false`
+drops D-+), with the schedule in `sft`; so this baseline is "EDIT with DPO in place of KRSL". `sft_first: false`
+skips that stage.
+
+The DPO step's settings are `beta` and `dpo` (learning rate, schedule, warmup, epochs, batch in pairs, ...); their
+defaults are EDIT's Appendix A.8 setting for its DPO baseline: lr 1e-5, cosine schedule, warmup ratio 0.3,
+beta 0.1, 10 epochs, batch 16.
 
 How the integrator runs it: build() returns [sft stage (weighted sequences, ordinary trainer), dpo stage]. The
-dpo stage has no sequences and extra = {"trainer": "dpo", "rows": [...], "beta": ...}; run it with
-`train_dpo(model_path_of_previous_stage, tokenizer, stage.extra["rows"], DPOSettings(beta=...), out_dir)`.
+dpo stage has no sequences and extra = {"trainer": "dpo", "rows": [...], "beta": ..., "settings": {...}}; run it
+with `train_dpo(model_path_of_previous_stage, tokenizer, stage.extra["rows"],
+DPOSettings(beta=..., seed=..., **stage.extra["settings"]), out_dir)` (study.run_stages does).
 The student is evaluated on the ordinary student prompt. TRL's DPO handles causal LMs only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..prompting import student_prompt
+from pydantic import Field
+
+from ..prompting import PromptStyle, student_prompt
 from ..records import DualPair, Example
 from .base import Method, MethodInputs, TrainingStage, register
-from .common import check_params, compile_pieces, correct_rationales, encode_piece, answer_start, examples_by_id
+from .common import examples_by_id
+from .edit import stage1_rationales
+from .params import Params, StageParams, parse_params
+from .std_cot import sft_sequences
 
 NAME = "dpo"
-DEFAULTS: dict[str, Any] = {
-    "beta": 0.1, "sft_first": True, "sft_origins": ("teacher", "rectified"), "prompt_style": "plain",
-}
+
+
+class DPOTraining(Params):
+    """The DPO step's optimisation; every other DPOConfig field keeps TRL's default. Defaults: EDIT's A.8."""
+
+    learning_rate: float = Field(1e-5, gt=0)
+    scheduler: str = "cosine"  # any transformers lr_scheduler_type
+    warmup_ratio: float = Field(0.3, ge=0, lt=1)
+    epochs: float = Field(10.0, gt=0)
+    max_steps: int = -1  # > 0 overrides epochs
+    batch_size: int = Field(16, ge=1)  # pairs per device and step
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_length: int = Field(1024, ge=1)
+    loss_type: str = "sigmoid"  # TRL's name for the original DPO loss
+    device: str = "auto"  # "cpu" forces the CPU
+    bf16: bool = False
+    logging_steps: int = Field(10, ge=1)
+
+
+class DPOSettings(DPOTraining):
+    """A whole DPO run: the recipe's training settings, its beta, and the run's seed."""
+
+    beta: float = Field(0.1, gt=0)
+    seed: int = 42
+
+
+class DpoParams(Params):
+    beta: float = Field(0.1, gt=0)
+    sft_first: bool = True
+    rectified: bool = True  # stage 1 on D+ and D-+, as EDIT's; false: D+ only
+    prompt_style: PromptStyle = "plain"
+    sft: StageParams = Field(default_factory=StageParams)  # stage-1 schedule; unset values: the run's settings
+    dpo: DPOTraining = Field(default_factory=DPOTraining)
 
 
 def dpo_rows(pairs: Sequence[DualPair], examples: Mapping[str, Example], *, style: str = "plain",
@@ -49,51 +89,17 @@ def dpo_rows(pairs: Sequence[DualPair], examples: Mapping[str, Example], *, styl
 
 
 def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
-    p = check_params(NAME, params, DEFAULTS)
-    if p["beta"] <= 0:
-        raise ValueError(f"method {NAME!r}: parameter 'beta' must be positive, got {p['beta']}")
-    style = p["prompt_style"]
+    p = parse_params(DpoParams, NAME, params)
     stages = []
-    if p["sft_first"]:
-        pieces = [
-            encode_piece(inputs, id=f"{NAME}/{r.id}/sft", example_id=ex.id, task="cot",
-                         prompt=student_prompt(ex, style, inputs.tokenizer), target=r.text.strip(),
-                         answer_from=answer_start(r.text.strip()))
-            for ex, r in correct_rationales(inputs, p["sft_origins"])
-        ]
-        stages.append(TrainingStage(name=f"{NAME}-sft", sequences=compile_pieces(pieces, {"cot": 1.0}, NAME)))
-    rows = dpo_rows(inputs.pairs, examples_by_id(inputs), style=style, tokenizer=inputs.tokenizer,
+    if p.sft_first:
+        sequences = sft_sequences(inputs, stage1_rationales(inputs, p.rectified, NAME), NAME, style=p.prompt_style)
+        stages.append(TrainingStage(name=f"{NAME}-sft", sequences=sequences, learning_rate=p.sft.learning_rate,
+                                    epochs=p.sft.epochs, extra=p.sft.trainer_extra()))
+    rows = dpo_rows(inputs.pairs, examples_by_id(inputs), style=p.prompt_style, tokenizer=inputs.tokenizer,
                     encoder_decoder=inputs.encoder_decoder)
-    stages.append(TrainingStage(name=NAME, sequences=[], extra={"trainer": "dpo", "rows": rows, "beta": p["beta"]}))
+    stages.append(TrainingStage(name=NAME, sequences=[], extra={"trainer": "dpo", "rows": rows, "beta": p.beta,
+                                                                "settings": p.dpo.model_dump()}))
     return stages
-
-
-@dataclass
-class DPOSettings:
-    """The knobs of a DPO run; every other DPOConfig field keeps TRL's default."""
-
-    beta: float = 0.1
-    learning_rate: float = 5e-7
-    epochs: float = 1.0
-    max_steps: int = -1  # > 0 overrides epochs
-    batch_size: int = 8
-    gradient_accumulation_steps: int = 1
-    max_length: int = 1024
-    loss_type: str = "sigmoid"  # TRL's name for the original DPO loss
-    seed: int = 42
-    device: str = "auto"  # "cpu" forces the CPU
-    bf16: bool = False
-    logging_steps: int = 10
-
-
-def _settings(settings: DPOSettings | Mapping[str, Any] | None) -> DPOSettings:
-    if settings is None or isinstance(settings, DPOSettings):
-        return settings or DPOSettings()
-    known = {f.name for f in fields(DPOSettings)}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ValueError(f"DPO settings: unknown key(s) {unknown}; known: {sorted(known)}")
-    return DPOSettings(**settings)
 
 
 def train_dpo(model_path: str | Path | Any, tokenizer: Any, rows: Sequence[Mapping[str, str]],
@@ -105,7 +111,7 @@ def train_dpo(model_path: str | Path | Any, tokenizer: Any, rows: Sequence[Mappi
     from transformers import AutoModelForCausalLM
     from trl import DPOConfig, DPOTrainer
 
-    s = _settings(settings)
+    s = settings if isinstance(settings, DPOSettings) else parse_params(DPOSettings, NAME, dict(settings or {}))
     if not rows:
         raise ValueError("train_dpo: no preference rows (the run has no dual pairs)")
     for i, row in enumerate(rows):
@@ -123,6 +129,7 @@ def train_dpo(model_path: str | Path | Any, tokenizer: Any, rows: Sequence[Mappi
         output_dir=str(out), beta=s.beta, learning_rate=s.learning_rate, num_train_epochs=s.epochs,
         max_steps=s.max_steps, per_device_train_batch_size=s.batch_size,
         gradient_accumulation_steps=s.gradient_accumulation_steps, max_length=s.max_length,
+        lr_scheduler_type=s.scheduler, warmup_steps=s.warmup_ratio,  # a float below 1 is a ratio of the steps
         loss_type=[s.loss_type], seed=s.seed, use_cpu=s.device == "cpu", bf16=s.bf16,
         logging_steps=s.logging_steps, save_strategy="no", report_to="none", dataset_num_proc=None,
     )
@@ -134,9 +141,9 @@ def train_dpo(model_path: str | Path | Any, tokenizer: Any, rows: Sequence[Mappi
     metrics: dict[str, Any] = {"train_loss": float(result.training_loss), "steps": float(trainer.state.global_step)}
     if logged:
         metrics.update({k: float(v) for k, v in logged[-1].items() if isinstance(v, (int, float))})
-    metrics["settings"] = asdict(s)
+    metrics["settings"] = s.model_dump()
     return metrics
 
 
 register(Method(NAME, build, needs=("rationales", "pairs"),
-                summary="DPO (TRL) on dual CoTs, after Std-CoT SFT on D+ and rectified CoTs"))
+                summary="DPO (TRL) on dual CoTs, after SFT on EDIT's stage-1 data (D+ and rectified CoTs)"))

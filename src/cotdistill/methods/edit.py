@@ -5,7 +5,8 @@ with rectified=false for the paper's "w/o RWC" ablation). Wrong CoTs never enter
 Stage "krsl": from the merged stage-1 model with a new LoRA and its own schedule. Per dual pair, the correct CoT
 with weight alpha on its key tokens and the wrong CoT with -beta on its key tokens, 0 elsewhere (align.py); wrong
 key tokens whose NLL already reaches `nll_threshold` are left alone (the trainer applies `negative_nll_cap`).
-Sequences come in pair order, chosen then rejected, so a trainer can keep a pair in one batch as EDIT does.
+Both sides of a pair share the sequence `group` (the pair id), so the trainer keeps a pair in one batch, as EDIT
+does, and counts stage 2's batch size in pairs.
 `pair_kinds` and `error_types` select pairs for stage 2 (D+dual / D-dual, and the mistake-type study, which
 filters on the wrong CoT's error_type).
 """
@@ -42,14 +43,22 @@ class EditParams(Params):
                                                                     lr_decay_per_epoch=0.95))
 
 
-def stage1_rationales(inputs: MethodInputs, rectified: bool) -> list[Rationale]:
-    """D+ and, when asked, D-+: every correct teacher CoT and every correct rectification, each once."""
+def stage1_rationales(inputs: MethodInputs, rectified: bool, method: str = NAME) -> list[Rationale]:
+    """D+ and, when asked, D-+: every correct teacher CoT, then every correct rectification, each once.
+
+    Rectified CoTs are rationales of origin "rectified"; a rationale set written before they were (pairs holding
+    rectified CoTs the set lacks) is an error rather than a stage 1 that silently lost D-+.
+    """
     chosen: dict[str, Rationale] = {r.id: r for r in correct_teacher_rationales(inputs.rationales)}
     if rectified:
-        fixes = [r for r in inputs.rationales if r.origin == "rectified"]
-        fixes += [p.chosen for p in inputs.pairs if p.chosen.origin == "rectified"]
-        for r in fixes:
-            if r.correct is True:  # a rectification that still misses the gold answer is not trained on
+        known = {r.id for r in inputs.rationales}
+        missing = [p.chosen.id for p in inputs.pairs if p.chosen.origin == "rectified" and p.chosen.id not in known]
+        if missing:
+            raise CotdistillError(
+                f"method {method!r}: {len(missing)} rectified CoT(s) of the dual pairs are not among the rationales "
+                f"(e.g. {missing[0]!r}); rewrite the rationale file with `cotdistill teach` or `cotdistill lab --pairs`")
+        for r in inputs.rationales:
+            if r.origin == "rectified" and r.correct is True:  # a rectification that misses the gold is not used
                 chosen.setdefault(r.id, r)
     return list(chosen.values())
 
@@ -90,7 +99,7 @@ def krsl_sequences(inputs: MethodInputs, pairs: list[DualPair], alpha: float,
                 counts["zero_weight_dropped"] += 1  # nothing to learn (no key tokens, or alpha/beta 0)
                 continue
             out.append(weighted_sequence(encoded, id=f"{pair.id}/{side}", weights=weights, method=NAME,
-                                         example_id=example.id))
+                                         example_id=example.id, group=pair.id))
     return out, counts
 
 

@@ -56,6 +56,8 @@ def weighted_sequence(
     instance_weight: float = 1.0,
     method: str = "",
     example_id: str = "",
+    task: str = "",
+    group: str = "",
 ) -> WeightedSequence:
     """A WeightedSequence from encoded text; a scalar weight applies to every target token."""
     n = len(encoded.target_ids)
@@ -69,4 +71,6 @@ def weighted_sequence(
         instance_weight=instance_weight,
         method=method,
         example_id=example_id,
+        task=task,
+        group=group,
     )

@@ -20,17 +20,21 @@ from .encode import encode, weighted_sequence
 
 
 def morsd_rationales(inputs: MethodInputs, params: dict[str, Any]) -> list[Rationale]:
-    """The rationales to train on: the selection's (all inputs without one), or those whose id is in
-    params["selected_ids"]."""
-    candidates = list(inputs.selected if inputs.selected is not None else inputs.rationales)
+    """The rationales to train on: the selection's (all inputs without one), restricted to the selection's
+    origins (the teacher's own CoTs by default), or those whose id is in params["selected_ids"]."""
+    from ..select import SelectionConfig
+
+    origins = SelectionConfig.from_params(params.get("selection", {})).origins
+    pool = inputs.selected if inputs.selected is not None else inputs.rationales
+    candidates = [r for r in pool if r.origin in origins]
     selected = params.get("selected_ids")
     if selected is None:
         return candidates
     wanted = set(selected)
     missing = wanted - {r.id for r in candidates}
     if missing:
-        raise CotdistillError(f"morsd: selected_ids names {len(missing)} rationale(s) not in the inputs, "
-                              f"e.g. {sorted(missing)[0]!r}")
+        raise CotdistillError(f"morsd: selected_ids names {len(missing)} rationale(s) of origin {origins} not in the "
+                              f"inputs, e.g. {sorted(missing)[0]!r}")
     return [r for r in candidates if r.id in wanted]
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from ..errors import CotdistillError
-from ..prompting import student_prompt
+from ..prompting import PromptStyle, student_prompt
 from ..records import Example, Rationale, WeightedSequence
 from .base import Method, MethodInputs, TrainingStage, register
 from .encode import encode, weighted_sequence
@@ -53,7 +53,8 @@ def require_tokenizer(inputs: MethodInputs, method: str) -> Any:
 
 
 def sft_sequences(inputs: MethodInputs, rationales: Iterable[Rationale], method: str,
-                  prompt_prefix: str = "", target_prefix: str = "", suffix: str = "") -> list[WeightedSequence]:
+                  prompt_prefix: str = "", target_prefix: str = "", suffix: str = "",
+                  style: PromptStyle = "plain") -> list[WeightedSequence]:
     """One fully weighted sequence (student prompt -> rationale text) per rationale, in order.
 
     `suffix` keeps ids unique when a rationale appears more than once (repeat sampling).
@@ -63,9 +64,12 @@ def sft_sequences(inputs: MethodInputs, rationales: Iterable[Rationale], method:
     out = []
     for n, r in enumerate(rationales):
         example = example_of(examples, r, "rationale")
-        prompt = f"{prompt_prefix} {student_prompt(example)}" if prompt_prefix else student_prompt(example)
-        target = f"{target_prefix} {r.text}" if target_prefix else r.text
-        out.append(weighted_sequence(encode(tokenizer, prompt, target), id=f"{r.id}{suffix.format(n=n)}",
+        plain = student_prompt(example, style, inputs.tokenizer)
+        prompt = f"{prompt_prefix} {plain}" if prompt_prefix else plain
+        text = r.text.strip()  # the target is " " + text + EOS, as every recipe writes it (encode.py)
+        target = f"{target_prefix} {text}" if target_prefix else text
+        encoded = encode(tokenizer, prompt, target, encoder_decoder=inputs.encoder_decoder)
+        out.append(weighted_sequence(encoded, id=f"{r.id}{suffix.format(n=n)}",
                                      method=method, example_id=example.id))
     return out
 

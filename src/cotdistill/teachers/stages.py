@@ -10,7 +10,8 @@ identity, its inputs and its settings, so a finished stage is never recomputed.
 
 Artifacts: generate/teacher.jsonl (Rationale); grade/graded.jsonl, d_plus.jsonl, d_minus.jsonl;
 rectify/rectified.jsonl (D-+), rectify/failed.jsonl; corrupt/corrupted.jsonl (D+-), corrupt/failed.jsonl;
-pair/dual.jsonl, d_plus_dual.jsonl, d_minus_dual.jsonl (DualPair).
+pair/dual.jsonl, d_plus_dual.jsonl, d_minus_dual.jsonl (DualPair). At the top of the run folder, for studies:
+rationales.jsonl (graded teacher CoTs, then the rectified and corrupted ones) and pairs.jsonl.
 """
 
 from __future__ import annotations
@@ -406,8 +407,13 @@ def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher
     if "pair" in wanted:
         inputs = [grade / "d_plus.jsonl", corr / "corrupted.jsonl", grade / "d_minus.jsonl", rect / "rectified.jsonl"]
         pair = step("pair", {"inputs": [file_digest(p) for p in inputs]}, lambda f: pair_stage(*inputs, f))
-    # The latest graded CoTs and pairs also sit at the top of the run folder, where a study reads them.
-    latest = {"rationales.jsonl": grade / "graded.jsonl", **({"pairs.jsonl": pair / "dual.jsonl"} if "pair" in wanted else {})}
+    # The latest graded CoTs and pairs also sit at the top of the run folder, where a study reads them; the
+    # rectified and corrupted CoTs are rationales there too, so every recipe can pick them by origin.
+    made = [*([rect / "rectified.jsonl"] if "rectify" in wanted else []),
+            *([corr / "corrupted.jsonl"] if "corrupt" in wanted else [])]
+    rationales = [r for source in [grade / "graded.jsonl", *made] for r in read_jsonl(source, Rationale)]
+    write_jsonl(Path(run_dir) / "rationales.jsonl", rationales)
+    latest = {**({"pairs.jsonl": pair / "dual.jsonl"} if "pair" in wanted else {})}
     if test_examples:
         test_file = Path(run_dir) / "teach_test_examples.jsonl"
         write_jsonl(test_file, test_examples)

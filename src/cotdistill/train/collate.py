@@ -1,8 +1,12 @@
 """Batches of WeightedSequences with their weights kept: padded, padding-free packed, and encoder-decoder.
 
-Every collator emits the model inputs plus four tensors the loss reads, aligned with `labels`:
+Every collator emits the model inputs plus the tensors the loss reads, aligned with `labels`:
 `token_weights` (float), `token_segments` (0 rationale, 1 answer), `token_instance` (which sequence of the
-batch a token belongs to, -1 for padding) and `instance_weights` ([B], the records' static weights).
+batch a token belongs to, -1 for padding), and per sequence `instance_weights` ([B], the records' static
+weights) and `instance_tasks` ([B], equal ids for sequences of the same recipe task).
+
+Batches are made of groups: the trainer's dataset holds one list of features per group (`group_features`), so
+the sampler never splits a group (EDIT's pair) and the batch size counts groups; `GroupCollator` flattens them.
 
 Causal LMs: `labels` holds the target token at its own position (-100 on prompt and padding), as in
 transformers; the loss predicts position t from position t-1. Each sequence's first position is never a
@@ -21,7 +25,7 @@ from ..errors import CotdistillError
 from ..records import WeightedSequence
 
 IGNORE = -100
-LOSS_KEYS = ("token_weights", "token_segments", "token_instance", "instance_weights")
+LOSS_KEYS = ("token_weights", "token_segments", "token_instance", "instance_weights", "instance_tasks")
 
 
 def sequence_features(seq: WeightedSequence, *, encoder_decoder: bool = False,
@@ -35,7 +39,7 @@ def sequence_features(seq: WeightedSequence, *, encoder_decoder: bool = False,
         prompt = seq.prompt_ids[:max_length] if max_length else list(seq.prompt_ids)
         n = min(len(seq.target_ids), max_length) if max_length else len(seq.target_ids)
         return {"prompt_ids": prompt, "target_ids": seq.target_ids[:n], "weights": seq.target_weights[:n],
-                "segments": segments[:n], "instance_weight": seq.instance_weight}
+                "segments": segments[:n], "instance_weight": seq.instance_weight, "task": seq.task}
     ids = list(seq.prompt_ids) + list(seq.target_ids)
     labels = [IGNORE] * len(seq.prompt_ids) + list(seq.target_ids)
     weights = [0.0] * len(seq.prompt_ids) + list(seq.target_weights)
@@ -46,7 +50,33 @@ def sequence_features(seq: WeightedSequence, *, encoder_decoder: bool = False,
     if all(label == IGNORE for label in labels):
         return None
     return {"input_ids": ids, "labels": labels, "weights": weights, "segments": segs,
-            "instance_weight": seq.instance_weight}
+            "instance_weight": seq.instance_weight, "task": seq.task}
+
+
+def group_features(sequences: Sequence[WeightedSequence], features: Sequence[dict[str, Any] | None]
+                   ) -> list[list[dict[str, Any]]]:
+    """The features of `sequences` as batching units: one list per non-empty `group` (in order of first
+    appearance), a list of one for an ungrouped sequence; None features (nothing left to train) are dropped."""
+    units: list[list[dict[str, Any]]] = []
+    index: dict[str, int] = {}
+    for seq, feature in zip(sequences, features):
+        if feature is None:
+            continue
+        if not seq.group:
+            units.append([feature])
+        elif seq.group in index:
+            units[index[seq.group]].append(feature)
+        else:
+            index[seq.group] = len(units)
+            units.append([feature])
+    return units
+
+
+def _instance_tensors(features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    """Per-sequence tensors: static weights, and task ids (the order of the batch's sorted task names)."""
+    names = sorted({f.get("task", "") for f in features})
+    return {"instance_weights": torch.tensor([f["instance_weight"] for f in features], dtype=torch.float32),
+            "instance_tasks": torch.tensor([names.index(f.get("task", "")) for f in features], dtype=torch.long)}
 
 
 def _pad(rows: Sequence[Sequence[Any]], value: Any, dtype: torch.dtype) -> torch.Tensor:
@@ -70,7 +100,7 @@ def _padded(inputs: Sequence[Sequence[int]], targets: Sequence[Sequence[int]], f
         "token_weights": _pad([f["weights"] for f in features], 0.0, torch.float32),
         "token_segments": _pad([f["segments"] for f in features], 0, torch.long),
         "token_instance": _instance_rows(targets, labels),
-        "instance_weights": torch.tensor([f["instance_weight"] for f in features], dtype=torch.float32),
+        **_instance_tensors(features),
     }
 
 
@@ -104,7 +134,7 @@ class PackedCollator:
             "token_segments": torch.tensor([cat("segments")], dtype=torch.long),
             "token_instance": torch.tensor([[i if lab != IGNORE else -1 for i, f in enumerate(features)
                                              for lab in f["labels"]]]),
-            "instance_weights": torch.tensor([f["instance_weight"] for f in features], dtype=torch.float32),
+            **_instance_tensors(features),
         }
 
 
@@ -117,6 +147,16 @@ class Seq2SeqCollator:
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         prompts = [f["prompt_ids"] or [self.pad_token_id] for f in features]  # an encoder needs one token
         return _padded(prompts, [f["target_ids"] for f in features], features, self.pad_token_id)
+
+
+@dataclass
+class GroupCollator:
+    """Batches of groups (lists of features, from `group_features`): every group's sequences, in one batch."""
+
+    inner: Any
+
+    def __call__(self, groups: list[list[dict[str, Any]]]) -> dict[str, torch.Tensor]:
+        return self.inner([feature for group in groups for feature in group])
 
 
 def make_collator(*, encoder_decoder: bool, packing: bool, pad_token_id: int | None):

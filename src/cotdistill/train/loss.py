@@ -6,7 +6,8 @@ For supervised target token t of instance i, with next-token NLL l_it = -log p(y
 
 - w_it: the token weight from the WeightedSequence (may be negative: unlikelihood on EDIT's wrong key tokens).
 - v_i = u_i * d_i: the record's static `instance_weight` u_i times a dynamic weight d_i from a registered
-  instance weighting (`INSTANCE_WEIGHTINGS`, "none" gives 1), computed from detached per-instance segment NLLs.
+  instance weighting (`INSTANCE_WEIGHTINGS`, "none" gives 1), computed from detached per-instance segment NLLs
+  and the instances' tasks (so a weighting can compare an instance with those of its own task only).
 - m_it: the negative-weight cap. With a cap c, a token with w_it < 0 whose current (detached) NLL is already
   l_it >= c contributes nothing (m_it = 0): the model has pushed that wrong token down far enough. Otherwise
   m_it = 1. (EDIT's released code drops such tokens at ">= threshold"; we keep that boundary.)
@@ -34,11 +35,12 @@ from ..errors import CotdistillError
 RATIONALE_SEGMENT, ANSWER_SEGMENT = 0, 1
 NUM_SEGMENTS = 2
 
-InstanceWeighting = Callable[[torch.Tensor], torch.Tensor]
-"""Maps detached per-instance segment mean NLLs [B, 2] (0: rationale, 1: answer; 0 where absent) to [B] weights."""
+InstanceWeighting = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""Maps detached per-instance segment mean NLLs [B, 2] (0: rationale, 1: answer; 0 where absent) and the
+instances' task ids [B] (equal ids: the same task of the recipe) to [B] weights."""
 
 
-def _no_weighting(segment_nll: torch.Tensor) -> torch.Tensor:
+def _no_weighting(segment_nll: torch.Tensor, tasks: torch.Tensor) -> torch.Tensor:
     return torch.ones(segment_nll.shape[0], dtype=segment_nll.dtype, device=segment_nll.device)
 
 
@@ -115,22 +117,26 @@ def weighted_token_loss(
     token_segments: torch.Tensor | None = None,
     negative_nll_cap: float | None = None,
     weighting: str | InstanceWeighting | None = None,
+    instance_tasks: torch.Tensor | None = None,
     chunk_size: int = 1024,
 ) -> WeightedLoss:
     """The module docstring's loss over K supervised tokens of B instances.
 
     states: [K, H] hidden states at the positions that predict `targets` (with `head` the vocabulary projection),
     or [K, V] logits when `head` is None. targets, token_weights, token_instance (index into the B instances) and
-    token_segments: [K]. instance_weights: [B] static weights. normaliser: N (> 0).
+    token_segments: [K]. instance_weights: [B] static weights. instance_tasks: [B] task ids for the weighting (None:
+    one task). normaliser: N (> 0).
     """
     if token_segments is None:
         token_segments = torch.zeros_like(targets)
     num_instances = instance_weights.shape[0]
+    if instance_tasks is None:
+        instance_tasks = torch.zeros(num_instances, dtype=torch.long, device=instance_weights.device)
     nll = token_nll(states, targets, head, chunk_size)
     detached = nll.detach()
     segment_nll = segment_means(detached, token_instance, token_segments, num_instances)
     weigh = weighting if callable(weighting) else instance_weighting(weighting)
-    dynamic = weigh(segment_nll).to(detached.dtype)
+    dynamic = weigh(segment_nll, instance_tasks).to(detached.dtype)
     if dynamic.shape != (num_instances,):
         raise ValueError(f"instance weighting returned shape {tuple(dynamic.shape)}, expected ({num_instances},)")
     applied = instance_weights.to(detached.dtype) * dynamic.detach()

@@ -30,7 +30,8 @@ from ..config import LoraConfig
 from ..errors import CotdistillError
 from ..methods.base import TrainingStage
 from ..records import atomic_write_text
-from .collate import IGNORE, LOSS_KEYS, check_packing_isolates, make_collator, sequence_features
+from .collate import (IGNORE, LOSS_KEYS, GroupCollator, check_packing_isolates, group_features, make_collator,
+                      sequence_features)
 from .loss import instance_weighting, weighted_token_loss
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class WeightedTrainer(Trainer):
         self.chunk_size = chunk_size
         self.chunked = chunked
         self.last_segment_nll: torch.Tensor | None = None  # of the last micro-batch, for callbacks and tests
+        self.last_instance_weights: torch.Tensor | None = None  # the weights applied to it (static x dynamic)
 
     def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None):
         """With `epoch_decay` g: the learning rate is multiplied by g after every epoch (EDIT's StepLR, no warmup)."""
@@ -141,9 +143,9 @@ class WeightedTrainer(Trainer):
             states, pick(labels), pick(extras["token_weights"]), pick(extras["token_instance"]),
             extras["instance_weights"], torch.clamp(torch.as_tensor(normaliser, device=states.device), min=1),
             head=head, token_segments=pick(extras["token_segments"]), negative_nll_cap=self.negative_nll_cap,
-            weighting=self.weighting, chunk_size=self.chunk_size,
+            weighting=self.weighting, instance_tasks=extras["instance_tasks"], chunk_size=self.chunk_size,
         )
-        self.last_segment_nll = result.segment_nll
+        self.last_segment_nll, self.last_instance_weights = result.segment_nll, result.instance_weights
         loss = result.loss * scale
         return (loss, outputs) if return_outputs else loss
 
@@ -180,7 +182,8 @@ class TrainSettings:
     def for_stage(self, stage: TrainingStage) -> TrainSettings:
         """These settings with a recipe's per-stage schedule applied (the keys a recipe puts in `stage.extra`:
         weight_decay, lr_decay_per_epoch, warmup_ratio, max_length, and batch_size, an effective batch that
-        sets gradient accumulation over the per-device batch and the processes)."""
+        sets gradient accumulation over the per-device batch and the processes). Batch sizes count batching
+        units: sequences, or groups of sequences where a recipe groups them (EDIT's stage 2: pairs)."""
         extra = stage.extra
         changes: dict[str, Any] = {k: extra[k] for k in ("weight_decay", "warmup_ratio", "max_length") if k in extra}
         if "lr_decay_per_epoch" in extra:
@@ -215,16 +218,18 @@ def _cpu_only() -> bool:
     return not torch.cuda.is_available() and not (mps is not None and mps.is_available())
 
 
-def _features(stage: TrainingStage, settings: TrainSettings, encoder_decoder: bool) -> list[dict[str, Any]]:
+def _units(stage: TrainingStage, settings: TrainSettings, encoder_decoder: bool) -> list[list[dict[str, Any]]]:
+    """The stage's training set as batching units (collate.group_features): a group is never split."""
     features = [sequence_features(s, encoder_decoder=encoder_decoder, max_length=settings.max_length)
                 for s in stage.sequences]
-    kept = [f for f in features if f is not None]
-    if len(kept) < len(features):
+    skipped = sum(f is None for f in features)
+    if skipped:
         log.warning("stage %s: %d sequences have no target token within max_length=%d and are skipped",
-                    stage.name, len(features) - len(kept), settings.max_length)
-    if not kept:
+                    stage.name, skipped, settings.max_length)
+    units = group_features(stage.sequences, features)
+    if not units:
         raise CotdistillError(f"stage '{stage.name}' has no sequence with a target token to train on")
-    return kept
+    return units
 
 
 def _load(path: str | Path, dtype: torch.dtype = torch.float32) -> PreTrainedModel:
@@ -265,6 +270,23 @@ def _save(model: torch.nn.Module, tokenizer: Any, folder: Path) -> None:
     os.replace(staging, folder)
 
 
+def stage_trainer(model: torch.nn.Module, tokenizer: Any, stage: TrainingStage, settings: TrainSettings,
+                  stage_dir: Path, callbacks: Sequence[TrainerCallback] = ()) -> WeightedTrainer:
+    """The WeightedTrainer for one stage: its schedule, its batching units, its loss settings."""
+    stage_settings = settings.for_stage(stage)
+    encoder_decoder = _is_encoder_decoder(model)
+    pad_id = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
+    collator = make_collator(encoder_decoder=encoder_decoder, packing=settings.packing, pad_token_id=pad_id)
+    return WeightedTrainer(
+        model=model, args=stage_settings.arguments(stage_dir / "checkpoints", stage),
+        train_dataset=_units(stage, stage_settings, encoder_decoder), data_collator=GroupCollator(collator),
+        callbacks=list(callbacks), negative_nll_cap=stage.negative_nll_cap,
+        instance_weighting_name=stage.instance_weighting,
+        instance_weighting_params=stage.extra.get(stage.instance_weighting or "", {}),
+        chunk_size=settings.chunk_size, epoch_decay=stage_settings.epoch_decay,
+    )
+
+
 def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: Any, stages: Sequence[TrainingStage],
                  settings: TrainSettings, out_dir: str | Path,
                  callbacks: Sequence[TrainerCallback] = ()) -> Path:
@@ -292,7 +314,6 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
 
         model = PeftModel.from_pretrained(model, out / progress["adapter"], is_trainable=True)
     encoder_decoder = _is_encoder_decoder(model)
-    pad_id = getattr(tokenizer, "pad_token_id", None) if tokenizer is not None else None
     is_main = int(os.environ.get("RANK", "0")) == 0
 
     for index, stage in enumerate(stages):
@@ -301,7 +322,6 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
         stage_name = f"stages/{index:02d}-{stage.name}"
         stage_dir = out / stage_name
         set_seed(settings.seed)
-        stage_settings = settings.for_stage(stage)
         if settings.lora is not None:
             if stage.merge_lora_before and hasattr(model, "merge_and_unload"):
                 model = merge_lora(model)
@@ -315,15 +335,7 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
             if encoder_decoder:
                 raise CotdistillError("packing is for decoder-only models; set packing off for an encoder-decoder")
             check_packing_isolates(model, _unwrap(model).config.vocab_size)
-        trainer = WeightedTrainer(
-            model=model, args=stage_settings.arguments(stage_dir / "checkpoints", stage),
-            train_dataset=_features(stage, stage_settings, encoder_decoder),
-            data_collator=make_collator(encoder_decoder=encoder_decoder, packing=settings.packing, pad_token_id=pad_id),
-            callbacks=list(callbacks), negative_nll_cap=stage.negative_nll_cap,
-            instance_weighting_name=stage.instance_weighting,
-            instance_weighting_params=stage.extra.get(stage.instance_weighting or "", {}),
-            chunk_size=settings.chunk_size, epoch_decay=stage_settings.epoch_decay,
-        )
+        trainer = stage_trainer(model, tokenizer, stage, settings, stage_dir, callbacks)
         launched = int(os.environ.get("WORLD_SIZE", "1"))
         if launched != trainer.accelerator.num_processes:
             raise CotdistillError(f"{launched} processes were launched but the Trainer sees "
