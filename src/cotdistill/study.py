@@ -276,6 +276,7 @@ def data_examples_stage(run: RunFolder, data: DataConfig, ood_data: DataConfig |
 
 def run_study(cfg: RunConfig) -> Any:
     """Every method × seed, shared stages computed once; writes results.json and report/ in the run folder."""
+    from .environment import describe
     from .report import MANIFEST_NAME, RunResult, write_manifest, write_report
 
     study = cfg.study
@@ -325,7 +326,9 @@ def run_study(cfg: RunConfig) -> Any:
         for label, split in splits.items():
             results.append(RunResult("teacher", None, label,
                                      teacher_predictions_stage(run, study.teacher, examples_file, split)))
-    write_manifest(run.root / study.report / MANIFEST_NAME, results, baseline=study.baseline)
-    comparison, _ = write_report(results, run.root / study.report, baseline=study.baseline)
+    environment = describe()  # versions and processor belong to the result: they move the numbers
+    write_manifest(run.root / study.report / MANIFEST_NAME, results, baseline=study.baseline, environment=environment)
+    comparison, _ = write_report(results, run.root / study.report, baseline=study.baseline,
+                                 environments=[environment])
     print(comparison.to_markdown())
     return comparison
