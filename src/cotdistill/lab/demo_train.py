@@ -100,6 +100,7 @@ class LearningCurve(TrainerCallback):
         if time.perf_counter() - self.started > self.budget_s:
             self.log(f"time budget of {self.budget_s:.0f}s reached after step {state.global_step}")
             control.should_training_stop = True
+            control.should_log = True  # the curve ends with the loss of the last steps
 
     def on_train_end(self, args, state, control, **kwargs):
         self.steps = state.global_step
