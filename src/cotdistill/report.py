@@ -457,8 +457,8 @@ def environment_lines(environments: Sequence[Mapping[str, Any] | None]) -> list[
     from .environment import summary_lines
 
     distinct = [e for i, e in enumerate(environments) if e is not None and e not in environments[:i]]
-    lines = ["Not recorded for some runs (their manifest predates environment recording)."] \
-        if None in environments or not environments else []
+    lines = ["Not recorded for some or all runs (no environment given, or a manifest written before "
+             "environments were recorded)."] if None in environments or not environments else []
     if len(distinct) > 1:
         lines.append(f"These runs were made in {len(distinct)} different environments; "
                      "their differences may come from the environment.")
