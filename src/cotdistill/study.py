@@ -636,6 +636,7 @@ def prepare(cfg: RunConfig, run: RunFolder) -> Shared:
 def run_study(cfg: RunConfig) -> Any:
     """Every method × seed, shared stages computed once; writes results.json (and timings.json) and report/ in
     the run folder."""
+    from .environment import describe
     from .report import MANIFEST_NAME, RunResult, write_manifest, write_report
 
     study = cfg.study
@@ -659,11 +660,14 @@ def run_study(cfg: RunConfig) -> Any:
         log(f"[teacher] no teacher row: {study.teacher_outputs} has no test_rationales.jsonl (the teacher never "
             "answered the test questions; run `cotdistill teach ... --test-split test` to add them)")
     out = run.root / study.report
+    with pinned_here():  # the workers' settings (one thread, deterministic kernels), not this process's own
+        environment = describe()  # versions and processor belong to the result: they move the numbers
     # results.json holds only what the same config always yields; wall times vary run to run, so apart
-    write_manifest(out / MANIFEST_NAME, [replace(r, wall_time_s=None) for r in results], baseline=study.baseline)
+    write_manifest(out / MANIFEST_NAME, [replace(r, wall_time_s=None) for r in results], baseline=study.baseline,
+                   environment=environment)
     timings = [{"method": r.method, "seed": r.seed, "train_seconds": r.wall_time_s}
                for r in results if r.wall_time_s is not None and r.split == next(iter(shared.splits))]
     atomic_write_text(out / "timings.json", json.dumps({"workers": workers, "runs": timings}, indent=2) + "\n")
-    comparison, _ = write_report(results, out, baseline=study.baseline)
+    comparison, _ = write_report(results, out, baseline=study.baseline, environments=[environment])
     print(comparison.to_markdown())
     return comparison
