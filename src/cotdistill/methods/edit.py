@@ -86,10 +86,10 @@ def krsl_sequences(inputs: MethodInputs, pairs: list[DualPair], alpha: float,
     examples = examples_by_id(inputs)
     out: list[WeightedSequence] = []
     counts = {"key_tokens": 0, "target_tokens": 0, "zero_weight_dropped": 0}
-    for pair in pairs:
-        example = example_of(examples, pair.chosen, f"pair {pair.id}: rationale")
-        keys = align.key_token_weights(tokenizer, pair.chosen.text, pair.rejected.text, alpha, beta,
-                                       prompt=student_prompt(example))
+    pair_examples = [example_of(examples, pair.chosen, f"pair {pair.id}: rationale") for pair in pairs]
+    all_keys = align.key_token_weights_many(tokenizer, [(p.chosen.text, p.rejected.text) for p in pairs], alpha,
+                                            beta, prompts=[student_prompt(e) for e in pair_examples])
+    for pair, example, keys in zip(pairs, pair_examples, all_keys):
         sides = [(keys.correct, keys.correct_key, keys.correct_weights, pair.chosen, "chosen"),
                  (keys.wrong, keys.wrong_key, keys.wrong_weights, pair.rejected, "rejected")]
         for encoded, key, weights, rationale, side in sides:
