@@ -233,3 +233,25 @@ def test_krsl_variant_params_are_validated(lab_inputs):
         _build(lab_inputs, stage1={"epochs": 1}, stage2={"learning_rate_ratio": 0.1})
     with pytest.raises(CotdistillError, match="stage2.lora"):
         _build(lab_inputs, stage2={"lora": {"rank": 4}})
+
+
+def test_the_krsl_search_config_covers_each_factor_and_chooses_epochs_on_validation():
+    """configs/lab_krsl_search.yaml: every KRSL row picks its stage-2 epoch (at most 2) on validation, the study
+    records validation results for choosing rows, and the grid spans each factor issue 12 names."""
+    from pathlib import Path
+
+    from cotdistill.config import load_config
+    from cotdistill.methods.edit import EditParams, stage2_learning_rate
+    from cotdistill.methods.params import parse_params
+
+    study = load_config(Path(__file__).parents[2] / "configs" / "lab_krsl_search.yaml").study
+    assert study.report_validation and study.validation is not None
+    rows = {m.row: parse_params(EditParams, m.row, m.params) for m in study.methods}
+    krsl = {row: p for row, p in rows.items() if "krsl" in p.stages}
+    assert all(p.stage2.select_epoch and p.stage2.epochs <= 2 for p in krsl.values())
+    assert len({p.stage1.model_dump_json() for p in rows.values()}) == 1  # one stage 1 for every row
+    assert {round(stage2_learning_rate(p) / p.stage1.learning_rate, 4) for p in krsl.values()} == {0.01, 0.025, 0.1}
+    assert {p.nll_threshold for p in krsl.values()} == {5, 20}
+    assert {p.stage2.lora is False for p in krsl.values()} == {True, False}
+    assert {p.gamma for p in krsl.values()} == {0.0, 0.1}
+    assert {p.negative_scope for p in krsl.values()} == {"all", "first_wrong_step"}
