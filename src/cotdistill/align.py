@@ -33,7 +33,7 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
-from .methods.encode import UINT32, Encoded, encode_many, tokens_in_spans
+from .methods.encode import Encoded, encode_many, tokens_in_spans
 
 
 def edit_script(source: Sequence[Hashable], target: Sequence[Hashable]) -> list[tuple[str, int, int, int, int]]:
@@ -42,11 +42,14 @@ def edit_script(source: Sequence[Hashable], target: Sequence[Hashable]) -> list[
     return [(o.tag, o.src_start, o.src_end, o.dest_start, o.dest_end) for o in ops]
 
 
+_UINT32 = "I" if array("I").itemsize == 4 else "L"  # a 4-byte unsigned array type, read as UTF-32 code points
+
+
 def _as_text(ids: Sequence[Hashable]) -> str | list[Hashable]:
     """Token ids as a string of code points (rapidfuzz's fastest input), or as a list when they are not all ints
     in 0..0x10FFFF. Lone surrogate code points are fine: rapidfuzz only compares characters for equality."""
     try:
-        return array(UINT32, ids).tobytes().decode("utf-32-le", "surrogatepass")
+        return array(_UINT32, ids).tobytes().decode("utf-32-le", "surrogatepass")
     except (TypeError, OverflowError, UnicodeDecodeError):
         return list(ids)
 

@@ -14,15 +14,15 @@ tokenized once. That gives the same ids as tokenizing the whole text, because it
 regex) always starts a new piece at a space that follows a non-space character, and a piece never reaches
 across such a space; BPE then works on each piece alone. Words repeat (a 300-token CoT has ~200 words, a few
 thousand pairs a few thousand distinct words), so this skips most of the tokenizer's per-token work; the rest is
-joining byte strings. tests/test_align.py checks the ids against whole-text tokenization on lab and real CoTs.
+joining the words' ids. tests/test_align.py checks the ids against whole-text tokenization on lab and real CoTs.
 """
 
 from __future__ import annotations
 
 import re
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 from ..records import WeightedSequence
 
@@ -88,9 +88,6 @@ def encode_many(tokenizer, prompts: Sequence[str], targets: Sequence[str], *, se
     return out
 
 
-UINT32 = "I" if array("I").itemsize == 4 else "L"  # a 4-byte unsigned array type (token ids as UTF-32 units)
-
-
 def _target_ids(tokenizer, texts: list[str], separator: str) -> list[list[int]]:
     """Ids of `separator + text` for each text, no special tokens added: word by word where that is exact for
     this tokenizer (see the module docstring), else the Rust batch path without offsets."""
@@ -122,7 +119,7 @@ def _ids_word_by_word(backend, texts: list[str]) -> list[list[int]]:
     piece holds an added token (which may strip the spaces around it)."""
     pieces = [text.split(" ") for text in texts]  # " " + text == "".join(" " + piece for piece in pieces)
     words = list(set().union(*pieces))
-    ids_of = {w: array(UINT32, e.ids).tobytes()
+    ids_of = {w: tuple(e.ids)
               for w, e in zip(words, backend.encode_batch_fast([" " + w for w in words], add_special_tokens=False))}
     # str.isspace covers every character the regex's \s does (and a few more): a conservative test
     open_end = {w for w in words if not w or w[-1].isspace()}
@@ -130,9 +127,13 @@ def _ids_word_by_word(backend, texts: list[str]) -> list[list[int]]:
     holds_added = re.compile("|".join(map(re.escape, added))) if added else None
     with_added = {w for w in words if holds_added.search(w)} if holds_added else set()
     get = ids_of.__getitem__
-    out: list[list[int] | None] = [
-        None if (open_end and not open_end.isdisjoint(ps[:-1])) or (with_added and not with_added.isdisjoint(ps))
-        else array(UINT32, b"".join(map(get, ps))).tolist() for ps in pieces]
+
+    def cut_is_exact(ps: list[str]) -> bool:  # an open-ended last piece is harmless; an added token never is
+        return ((not open_end or open_end.isdisjoint(ps) or open_end.isdisjoint(ps[:-1]))
+                and (not with_added or with_added.isdisjoint(ps)))
+
+    out: list[list[int] | None] = [list(chain.from_iterable(map(get, ps))) if cut_is_exact(ps) else None
+                                   for ps in pieces]
     whole = [i for i, ids in enumerate(out) if ids is None]
     for i, e in zip(whole, backend.encode_batch_fast([" " + texts[i] for i in whole], add_special_tokens=False)):
         out[i] = e.ids
