@@ -212,15 +212,16 @@ def test_ids_that_are_not_code_points_align_like_any_other_tokens():
 DATA = Path("/work/shared/data")
 
 
-def _real_texts() -> list[str]:
-    """CoTs and questions from the shared real data: code-davinci-002's BBH CoTs (every task), AGIEval passages
-    and questions (curly quotes, dashes, newlines, other scripts) and ARC questions with their option lists."""
+def _real_texts(per_file: int | None) -> list[str]:
+    """CoTs and questions from the shared real data, the first `per_file` rows of each file (None: all):
+    code-davinci-002's BBH CoTs, AGIEval passages, questions and options (curly quotes, dashes, newlines, other
+    scripts) and ARC questions with their option lists."""
     texts = [row["prediction"] for path in sorted(CODEX.glob("*-255000.json"))
-             for row in json.loads(path.read_text())["outputs"][:25]]
+             for row in json.loads(path.read_text())["outputs"][:per_file]]
     for path in sorted((DATA / "agieval").glob("*.jsonl")):
-        rows = [json.loads(line) for line in path.read_text().splitlines()[:15]]
+        rows = [json.loads(line) for line in path.read_text().splitlines()[:per_file]]
         texts += [r["passage"] or "" for r in rows] + [r["question"] + "\n" + "\n".join(r["options"]) for r in rows]
-    texts += [row["input"] for row in json.loads((DATA / "arc" / "ARC-Easy-Test.json").read_text())[:100]]
+    texts += [row["input"] for row in json.loads((DATA / "arc" / "ARC-Easy-Test.json").read_text())[:per_file]]
     return texts
 
 
@@ -233,21 +234,35 @@ EDGE_TEXTS = [
 ]
 
 
-@pytest.mark.skipif(not CODEX.exists(), reason="shared BBH data not present")
-def test_word_by_word_ids_equal_whole_text_tokenization_on_real_data_and_edge_cases(tokenizer):
-    """Offset-free encoding cuts texts before spaces and tokenizes each distinct word once; that must give the
-    tokenizer's own ids on every real text and on the spacing, script and added-token cases that could break it."""
+def _check_word_by_word_ids(tokenizer, texts: list[str]) -> None:
     from cotdistill.methods.encode import _cuts_before_spaces
 
     assert _cuts_before_spaces(tokenizer.backend_tokenizer)  # SmolLM2 takes the word-by-word path
-    texts = _real_texts() + EDGE_TEXTS
-    assert len(texts) >= 1000
     fast = encode_many(tokenizer, [""] * len(texts), texts, offsets=False)
     whole = tokenizer([" " + t for t in texts], add_special_tokens=False).input_ids
     eos = tokenizer.eos_token_id
     for text, enc, ids in zip(texts, fast, whole):
         assert enc.target_ids == list(ids) + [eos], repr(text[:80])
         assert enc.target_offsets is None
+
+
+@pytest.mark.skipif(not CODEX.exists(), reason="shared BBH data not present")
+def test_word_by_word_ids_equal_whole_text_tokenization_on_real_data_and_edge_cases(tokenizer):
+    """Offset-free encoding cuts texts before spaces and tokenizes each distinct word once; that must give the
+    tokenizer's own ids on real texts and on the spacing, script and added-token cases that could break it."""
+    texts = _real_texts(per_file=25) + EDGE_TEXTS
+    assert len(texts) >= 1000
+    _check_word_by_word_ids(tokenizer, texts)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CODEX.exists(), reason="shared BBH data not present")
+def test_word_by_word_ids_equal_whole_text_tokenization_on_every_real_text(tokenizer):
+    """The same on all of the shared real data: 6,511 BBH CoTs, 2,546 AGIEval passages and as many questions with
+    their options, 2,376 ARC questions."""
+    texts = _real_texts(per_file=None)
+    assert len(texts) == 6511 + 2 * 2546 + 2376
+    _check_word_by_word_ids(tokenizer, texts)
 
 
 def test_offset_free_encoding_falls_back_to_whole_texts_where_words_are_not_independent():
