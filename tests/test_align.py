@@ -288,5 +288,7 @@ def test_offset_free_encoding_falls_back_to_whole_texts_where_words_are_not_inde
     for backend in (merged, byte_level):
         tok = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="</s>")
         texts = corpus[:3] + ["the  cat", " the rat\n sat", "cat"]
-        fast = encode_many(tok, [""] * len(texts), texts, offsets=False)
-        assert [e.target_ids for e in fast] == [e.target_ids for e in encode_many(tok, [""] * len(texts), texts)]
+        for encoder_decoder in (False, True):  # a leading space, or none (the decoder's text of a T5 student)
+            fast = encode_many(tok, texts, texts, offsets=False, encoder_decoder=encoder_decoder)
+            slow = encode_many(tok, texts, texts, encoder_decoder=encoder_decoder)
+            assert [(e.prompt_ids, e.target_ids) for e in fast] == [(e.prompt_ids, e.target_ids) for e in slow]

@@ -12,9 +12,9 @@ Without offsets (`offsets=False`, e.g. key-token alignment of thousands of pairs
 tokenizer, SmolLM2's, is run word by word: the target is cut before each space and every distinct word is
 tokenized once. That gives the same ids as tokenizing the whole text, because its pre-tokenizer (the GPT-2
 regex) always starts a new piece at a space that follows a non-space character, and a piece never reaches
-across such a space; BPE then works on each piece alone. Words repeat (a 300-token CoT has ~200 words, a few
-thousand pairs a few thousand distinct words), so this skips most of the tokenizer's per-token work; the rest is
-joining the words' ids. tests/test_align.py checks the ids against whole-text tokenization on lab and real CoTs.
+across such a space; BPE then works on each piece alone. Words repeat (the 6,511 real BBH CoTs hold 727k
+words, 31k distinct), so this skips most of the tokenizer's per-token work; the rest is joining the words' ids
+(bench/align.py). tests/test_align.py checks the ids against whole-text tokenization on lab and real texts.
 """
 
 from __future__ import annotations
