@@ -78,7 +78,7 @@ def test_a_substituted_step_marks_exactly_its_tokens():
 def test_a_substituted_number_marks_only_its_tokens_with_the_student_tokenizer(tokenizer):
     good = "Take 3 steps forward. Now at 5. Take 2 steps back. Now at 3. Therefore, the answer is No."
     bad = "Take 3 steps forward. Now at 5. Take 2 steps back. Now at 7. Therefore, the answer is Yes."
-    keys = key_token_weights(tokenizer, good, bad, alpha=1.0, beta=0.025)
+    keys = key_token_weights(tokenizer, good, bad, alpha=1.0, beta=0.025, offsets=True)
     for text, enc, key, changed in ((good, keys.correct, keys.correct_key, {" 3", " No"}),
                                     (bad, keys.wrong, keys.wrong_key, {" 7", " Yes"})):
         pieces = {text[a:b] if text[a:b].startswith(" ") else " " + text[a:b]
@@ -165,8 +165,18 @@ def test_batched_key_tokens_equal_the_one_pair_at_a_time_path_on_lab_and_real_co
     cases = lab + _codex_pairs(per_task=3)
     cases.append(cases[0])  # a repeated pair is tokenized once but must come back whole, twice
     batched = key_token_weights_many(tokenizer, [(c, w) for _, c, w in cases], alpha=0.5, beta=0.1,
-                                     prompts=[q for q, _, _ in cases])
+                                     prompts=[q for q, _, _ in cases], offsets=True)
     assert len(batched) == len(cases) >= 100
+    # without offsets (EDIT's path: ids tokenized word by word) every id and key token is the same
+    fast = key_token_weights_many(tokenizer, [(c, w) for _, c, w in cases], alpha=0.5, beta=0.1,
+                                  prompts=[q for q, _, _ in cases])
+    assert [(k.correct.target_offsets, k.wrong.target_offsets) for k in fast] == [(None, None)] * len(cases)
+    same = ("prompt_ids", "target_ids")
+    for f, b in zip(fast, batched):
+        assert [getattr(f.correct, x) for x in same] == [getattr(b.correct, x) for x in same]
+        assert [getattr(f.wrong, x) for x in same] == [getattr(b.wrong, x) for x in same]
+        assert (f.correct_key, f.wrong_key, f.correct_weights, f.wrong_weights) == \
+            (b.correct_key, b.wrong_key, b.correct_weights, b.wrong_weights)
     marked = 0
     for (prompt, correct, wrong), keys in zip(cases, batched):
         prompt_ids, ((c_ids, c_off), (w_ids, w_off)), (c_key, w_key) = _one_at_a_time(tokenizer, prompt, correct,
@@ -197,3 +207,88 @@ def test_ids_that_are_not_code_points_align_like_any_other_tokens():
     assert key_token_mask(["a", "b"], ["b"]) == ([True, False], [False])
     # surrogate code points are ordinary ids too (a vocabulary of 150k covers 0xD800..0xDFFF)
     assert key_token_mask([0xD800, 5, 0xDFFF], [0xD800, 6, 0xDFFF]) == ([False, True, False], [False, True, False])
+
+
+DATA = Path("/work/shared/data")
+
+
+def _real_texts(per_file: int | None) -> list[str]:
+    """CoTs and questions from the shared real data, the first `per_file` rows of each file (None: all):
+    code-davinci-002's BBH CoTs, AGIEval passages, questions and options (curly quotes, dashes, newlines, other
+    scripts) and ARC questions with their option lists."""
+    texts = [row["prediction"] for path in sorted(CODEX.glob("*-255000.json"))
+             for row in json.loads(path.read_text())["outputs"][:per_file]]
+    for path in sorted((DATA / "agieval").glob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines()[:per_file]]
+        texts += [r["passage"] or "" for r in rows] + [r["question"] + "\n" + "\n".join(r["options"]) for r in rows]
+    texts += [row["input"] for row in json.loads((DATA / "arc" / "ARC-Easy-Test.json").read_text())[:per_file]]
+    return texts
+
+
+EDGE_TEXTS = [
+    "", " ", "  two leading", "trailing ", "double  space", "tab\t then space \t x", "line\n next\n\n  indented",
+    "ends in a newline\n", "ends in spaces  ", "non-breaking\u00a0 space, ideographic\u3000 space", "\u2028 sep",
+    "it's they're we'll I'd 'quoted' x's", "3.14159 + 2,718 = 5.86 (approx.) 1000000", "Ünïcödé wörds, 日本語 テキスト",
+    "emoji 🤖 and symbols → ≤ ∑", "<|im_end|> at the start", "inside<|im_end|>a word", "x <|endoftext|> y",
+    "<|im_start|>assistant\nHi", "\x1c odd separators\x1f ", "a\r\n b\r\n",
+]
+
+
+def _check_word_by_word_ids(tokenizer, texts: list[str]) -> None:
+    from cotdistill.methods.encode import _cuts_before_spaces
+
+    assert _cuts_before_spaces(tokenizer.backend_tokenizer)  # SmolLM2 takes the word-by-word path
+    fast = encode_many(tokenizer, [""] * len(texts), texts, offsets=False)
+    whole = tokenizer([" " + t for t in texts], add_special_tokens=False).input_ids
+    eos = tokenizer.eos_token_id
+    for text, enc, ids in zip(texts, fast, whole):
+        assert enc.target_ids == list(ids) + [eos], repr(text[:80])
+        assert enc.target_offsets is None
+
+
+@pytest.mark.skipif(not CODEX.exists(), reason="shared BBH data not present")
+def test_word_by_word_ids_equal_whole_text_tokenization_on_real_data_and_edge_cases(tokenizer):
+    """Offset-free encoding cuts texts before spaces and tokenizes each distinct word once; that must give the
+    tokenizer's own ids on real texts and on the spacing, script and added-token cases that could break it."""
+    texts = _real_texts(per_file=25) + EDGE_TEXTS
+    assert len(texts) >= 1000
+    _check_word_by_word_ids(tokenizer, texts)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CODEX.exists(), reason="shared BBH data not present")
+def test_word_by_word_ids_equal_whole_text_tokenization_on_every_real_text(tokenizer):
+    """The same on all of the shared real data: 6,511 BBH CoTs, 2,546 AGIEval passages and as many questions with
+    their options, 2,376 ARC questions."""
+    texts = _real_texts(per_file=None)
+    assert len(texts) == 6511 + 2 * 2546 + 2376
+    _check_word_by_word_ids(tokenizer, texts)
+
+
+def test_offset_free_encoding_falls_back_to_whole_texts_where_words_are_not_independent():
+    """A tokenizer whose pieces are not cut at spaces (here: no pre-tokenizer, so BPE merges across spaces) is
+    not run word by word, and still gets its own ids."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    from cotdistill.methods.encode import _cuts_before_spaces, _ids_word_by_word
+
+    corpus = ["the cat sat on the mat", "the cat ate the rat", "a mat for the cat"] * 20
+    merged = Tokenizer(models.BPE(unk_token="[UNK]"))
+    merged.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=60, special_tokens=["[UNK]", "</s>"]))
+    assert not _cuts_before_spaces(merged)
+    # the check matters: word by word, this tokenizer would lose its merges across spaces
+    assert _ids_word_by_word(merged, corpus[:3]) != [e.ids for e in merged.encode_batch([" " + t for t in corpus[:3]])]
+    byte_level = Tokenizer(models.BPE())
+    byte_level.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level.decoder = decoders.ByteLevel()
+    byte_level.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=["</s>"],
+                                                               initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    assert _cuts_before_spaces(byte_level)
+    for backend in (merged, byte_level):
+        tok = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="</s>")
+        texts = corpus[:3] + ["the  cat", " the rat\n sat", "cat"]
+        for encoder_decoder in (False, True):  # a leading space, or none (the decoder's text of a T5 student)
+            fast = encode_many(tok, texts, texts, offsets=False, encoder_decoder=encoder_decoder)
+            slow = encode_many(tok, texts, texts, encoder_decoder=encoder_decoder)
+            assert [(e.prompt_ids, e.target_ids) for e in fast] == [(e.prompt_ids, e.target_ids) for e in slow]

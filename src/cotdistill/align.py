@@ -19,7 +19,9 @@ Tie-break (which of several minimal alignments is used; pinned by tests/test_ali
 
 Speed (bench/align.py): token ids go to rapidfuzz as strings, one character per id, which it compares natively
 (a list of ints is hashed element by element first); the alignment is the same. Pairs are compiled in batches
-(`key_token_weights_many`) so the tokenizer sees all texts in one call, its Rust batch path.
+(`key_token_weights_many`): all texts are tokenized in one call, without character offsets unless asked for
+(methods.encode tokenizes each distinct word once), and each side's masks and weights are set only at the
+positions its edit ops name.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
@@ -51,15 +54,19 @@ def _as_text(ids: Sequence[Hashable]) -> str | list[Hashable]:
         return list(ids)
 
 
-def _source_mask(source: str | list[Hashable], target: str | list[Hashable]) -> list[bool]:
-    """Tokens of `source` the alignment deletes or replaces (EDIT keeps those ops and drops the inserts).
+def _key_positions(source: str | list[Hashable], target: str | list[Hashable]) -> list[int]:
+    """Positions of `source` tokens the alignment deletes or replaces (EDIT keeps those ops and drops the inserts).
 
     Edit ops are the single steps behind `edit_script`'s blocks, so they mark the same tokens."""
-    mask = [False] * len(source)
-    for tag, i, _j in Levenshtein.editops(source, target).as_list():
-        if tag != "insert":
-            mask[i] = True
-    return mask
+    return [i for tag, i, _j in Levenshtein.editops(source, target).as_list() if tag != "insert"]
+
+
+def _marked(n: int, positions: list[int], value: Any, rest: Any) -> list[Any]:
+    """A list of `n` copies of `rest` with `value` at `positions` (a few dozen of ~300: cheaper than a loop over n)."""
+    out = [rest] * n
+    for i in positions:
+        out[i] = value
+    return out
 
 
 def key_token_mask(ids_a: Sequence[Hashable], ids_b: Sequence[Hashable]) -> tuple[list[bool], list[bool]]:
@@ -70,7 +77,7 @@ def key_token_mask(ids_a: Sequence[Hashable], ids_b: Sequence[Hashable]) -> tupl
     no key tokens; a sequence against an empty one is all key tokens.
     """
     a, b = _as_text(ids_a), _as_text(ids_b)
-    return _source_mask(a, b), _source_mask(b, a)
+    return _marked(len(a), _key_positions(a, b), True, False), _marked(len(b), _key_positions(b, a), True, False)
 
 
 @dataclass(frozen=True)
@@ -86,15 +93,16 @@ class KeyTokens:
 
 
 def key_token_weights(tokenizer, correct_text: str, wrong_text: str, alpha: float = 1.0, beta: float = 0.025,
-                      prompt: str = "") -> KeyTokens:
+                      prompt: str = "", offsets: bool = False) -> KeyTokens:
     """One pair's key tokens and weights; see key_token_weights_many."""
-    return key_token_weights_many(tokenizer, [(correct_text, wrong_text)], alpha, beta, [prompt])[0]
+    return key_token_weights_many(tokenizer, [(correct_text, wrong_text)], alpha, beta, [prompt], offsets)[0]
 
 
 def key_token_weights_many(tokenizer, pairs: Sequence[tuple[str, str]], alpha: float = 1.0, beta: float = 0.025,
-                           prompts: Sequence[str] | None = None) -> list[KeyTokens]:
+                           prompts: Sequence[str] | None = None, offsets: bool = False) -> list[KeyTokens]:
     """Encode each (correct, wrong) CoT pair as targets of its prompt (methods.encode, so ids match training) and
     weight their key tokens. All texts are tokenized in one batch; `prompts` defaults to "" for every pair.
+    `offsets=True` also fills the targets' character offsets (for showing key tokens in the text; slower).
 
     Only the targets are aligned: the prompt is shared and would be stripped as a common prefix anyway.
     EOS ends both targets, so it is never a key token.
@@ -105,13 +113,14 @@ def key_token_weights_many(tokenizer, pairs: Sequence[tuple[str, str]], alpha: f
     if len(prompts) != len(pairs):
         raise ValueError(f"key_token_weights_many: {len(prompts)} prompts for {len(pairs)} pairs")
     # one tokenizer call for both sides of every pair: corrects first, then wrongs
-    encoded = encode_many(tokenizer, prompts + prompts, [c for c, _ in pairs] + [w for _, w in pairs])
+    encoded = encode_many(tokenizer, prompts + prompts, [c for c, _ in pairs] + [w for _, w in pairs],
+                          offsets=offsets)
     out = []
     for correct, wrong in zip(encoded[:len(pairs)], encoded[len(pairs):]):
-        correct_key, wrong_key = key_token_mask(correct.target_ids, wrong.target_ids)
-        out.append(KeyTokens(correct, wrong, correct_key, wrong_key,
-                             [alpha if k else 0.0 for k in correct_key],
-                             [-beta if k else 0.0 for k in wrong_key]))
+        a, b = _as_text(correct.target_ids), _as_text(wrong.target_ids)
+        on_a, on_b = _key_positions(a, b), _key_positions(b, a)
+        out.append(KeyTokens(correct, wrong, _marked(len(a), on_a, True, False), _marked(len(b), on_b, True, False),
+                             _marked(len(a), on_a, alpha, 0.0), _marked(len(b), on_b, -beta, 0.0)))
     return out
 
 

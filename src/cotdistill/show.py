@@ -68,7 +68,7 @@ class PairView:
 
 def view_pairs(tokenizer, pairs: Sequence[DualPair]) -> list[PairView]:
     """Each pair with its key tokens (tokenized in one batch) and its ground-truth key spans, if known."""
-    keys = key_token_weights_many(tokenizer, [(p.chosen.text, p.rejected.text) for p in pairs])
+    keys = key_token_weights_many(tokenizer, [(p.chosen.text, p.rejected.text) for p in pairs], offsets=True)
     return [PairView(pair, k, pair_truth_spans(pair)) for pair, k in zip(pairs, keys)]
 
 
