@@ -132,7 +132,8 @@ def krsl_sequences(inputs: MethodInputs, pairs: list[DualPair], p: EditParams) -
     pair_examples = [example_of(examples, pair.chosen, f"pair {pair.id}: rationale") for pair in pairs]
     spans = [negative_span(pair, p.negative_scope) for pair in pairs]
     all_keys = align.key_token_weights_many(tokenizer, [(pair.chosen.text, pair.rejected.text) for pair in pairs],
-                                            p.alpha, p.beta, prompts=[student_prompt(e) for e in pair_examples])
+                                            p.alpha, p.beta, prompts=[student_prompt(e) for e in pair_examples],
+                                            offsets=p.negative_scope == "first_wrong_step")  # spans need offsets
     for pair, example, span, keys in zip(pairs, pair_examples, spans, all_keys):
         chosen_weights = [w if key else p.gamma for w, key in zip(keys.correct_weights, keys.correct_key)]
         wrong_weights = keys.wrong_weights
