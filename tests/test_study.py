@@ -145,3 +145,32 @@ def test_a_study_on_teach_outputs_gets_a_teacher_row_from_the_teachers_test_answ
     predictions = [json.loads(line) for line in teacher_rows.read_text().splitlines()]
     assert len(predictions) == 24  # limit_per_task applies to the test split too, after the split
     assert "| teacher |" in second.stdout
+
+
+def test_zero_shot_row_evaluates_the_untrained_student_once_seedless_when_it_is_pretrained(tmp_path):
+    """A pretrained student has the same weights under every seed and greedy decoding is deterministic, so the
+    zero-shot row runs once, without a seed, and trains nothing; a from-scratch preset gets one run per seed."""
+    from cotdistill.config import MethodConfig, StudyConfig
+    from cotdistill.lab.generate import generate_examples
+    from cotdistill.lab.students import build_student
+    from cotdistill.study import job_seeds
+
+    texts = [e.question for e in generate_examples("web_of_lies", 20, 0, {"people": 3})]
+    pretrained = tmp_path / "pretrained"
+    build_student("lab-tiny", texts, 0, save_to=pretrained)
+    zero = MethodConfig(name="zero_shot")
+    assert job_seeds(StudyConfig(student=str(pretrained), seeds=[0, 1]), zero) == [None]
+    assert job_seeds(StudyConfig(student="lab-tiny", seeds=[0, 1]), zero) == [0, 1]
+    assert job_seeds(StudyConfig(student=str(pretrained), seeds=[0, 1]), MethodConfig(name="std_cot")) == [0, 1]
+
+    study = _tiny_study(tmp_path / "run", [{"name": "zero_shot"}])
+    study["study"].update(student=str(pretrained), seeds=[0, 1], baseline="zero_shot")
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(study))
+    result = run_cli("run", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "run" / "report" / "results.json").read_text())
+    assert {(r["method"], r.get("seed"), r["split"]) for r in manifest["runs"] if r["method"] == "zero_shot"} == \
+        {("zero_shot", None, "IND"), ("zero_shot", None, "OOD")}
+    assert not list((tmp_path / "run" / "stages").glob("train-*"))  # nothing was trained
+    assert "| zero_shot |" in result.stdout

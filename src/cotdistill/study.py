@@ -507,20 +507,38 @@ def validation_for(shared: Shared, spec: MethodConfig, seed: int) -> Validation 
     return Validation(shared.examples, study.validation, study.eval, seed, spec) if study.validation else None
 
 
-def run_job(shared: Shared, spec: MethodConfig, seed: int) -> list[Any]:
-    """Train one method with one seed (its needs first) and evaluate it on every split: its RunResults."""
+def run_job(shared: Shared, spec: MethodConfig, seed: int | None) -> list[Any]:
+    """Train one method with one seed (its needs first) and evaluate it on every split: its RunResults. A method
+    that does not train (zero_shot) evaluates the seed's initial student; seed None: a seedless row (job_seeds)."""
+    from .methods import REGISTRY
     from .report import RunResult
 
     study = shared.study
     run = RunFolder(shared.run_dir)
-    init_dir = student_init_stage(run, study.student, seed, [shared.examples, shared.rationales])
-    files = resolve_needs(run, shared, spec, seed, init_dir)
-    model_dir, info = train_stage(run, spec, seed, init_dir, files, study.train, validation_for(shared, spec, seed))
+    use_seed = study.seeds[0] if seed is None else seed  # a seedless row's student and greedy decoding ignore it
+    init_dir = student_init_stage(run, study.student, use_seed, [shared.examples, shared.rationales])
+    if REGISTRY[spec.name].trains:
+        files = resolve_needs(run, shared, spec, use_seed, init_dir)
+        model_dir, info = train_stage(run, spec, use_seed, init_dir, files, study.train,
+                                      validation_for(shared, spec, use_seed))
+    else:
+        model_dir, info = init_dir, {"sequences": 0, "seconds": None}
     selected = {"epochs": info["selected"]} if info.get("selected") else None
     return [RunResult(spec.row, seed, label, eval_split_stage(run, model_dir, shared.examples, split, study.eval,
-                                                             seed, spec),
+                                                             use_seed, spec),
                       info["sequences"], info["seconds"], selected=selected)
             for label, split in shared.splits.items()]
+
+
+def job_seeds(study: StudyConfig, spec: MethodConfig) -> list[int | None]:
+    """The seeds a method runs with: every seed, except that a method that does not train on a pretrained
+    student (the same weights for every seed) runs once, seedless."""
+    from .lab.students import SCRATCH_PRESETS
+    from .methods import REGISTRY
+
+    if REGISTRY[spec.name].trains or study.student in SCRATCH_PRESETS:
+        return list(study.seeds)
+    return [None]
 
 
 # ---- workers ---------------------------------------------------------------------------------------------------
@@ -573,7 +591,7 @@ def pinned_here() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def run_jobs(shared: Shared, jobs: list[tuple[MethodConfig, int]], workers: int) -> list[list[Any]]:
+def run_jobs(shared: Shared, jobs: list[tuple[MethodConfig, int | None]], workers: int) -> list[list[Any]]:
     """Every job's RunResults, in job order; `workers` > 1 runs them in that many spawned worker processes."""
     if workers <= 1:
         with pinned_here():
@@ -643,7 +661,8 @@ def run_study(cfg: RunConfig) -> Any:
     check_methods(study)
     run = RunFolder(cfg.run_dir)
     shared = prepare(cfg, run)
-    jobs = [(spec, seed) for seed in study.seeds for spec in study.methods]
+    jobs = [(spec, seed) for seed in study.seeds for spec in study.methods if seed in job_seeds(study, spec)]
+    jobs += [(spec, None) for spec in study.methods if job_seeds(study, spec) == [None]]
     workers = study.workers or default_workers(len(jobs))
     results: list[RunResult] = [r for job in run_jobs(shared, jobs, workers) for r in job]
     if study.lab is not None:  # the scripted teacher can answer the test questions too: the report's teacher row
