@@ -183,9 +183,10 @@ def student_rationales_stage(run: RunFolder, model_dir: Path, examples_file: Pat
     return run.stage("student_rationales", params, work) / "rationales.jsonl"
 
 
-def selection_stage(run: RunFolder, scorer_dir: Path, examples_file: Path, rationales_file: Path,
+def selection_stage(run: RunFolder, scorer_dir: Path, examples_file: Path, rationales_files: list[Path],
                     selection: dict[str, Any]) -> Path:
-    """MoRSD's selection: accuracy, diversity, then Rationale Difficulty measured by `scorer_dir`'s student."""
+    """MoRSD's selection: accuracy, diversity, then Rationale Difficulty measured by `scorer_dir`'s student, over
+    the rationales of `rationales_files` (the teacher's; and the student's samples where `origins` names them)."""
     from .select import SelectionConfig, select_rationales
 
     config = SelectionConfig.from_params(selection)
@@ -194,14 +195,15 @@ def selection_stage(run: RunFolder, scorer_dir: Path, examples_file: Path, ratio
         model, tokenizer = _load(scorer_dir)
         model.eval()
         examples = [e for e in read_jsonl(examples_file, Example) if e.split == "train"]
-        candidates = training_only(read_jsonl(rationales_file, Rationale), examples)
+        candidates = training_only([r for f in rationales_files for r in read_jsonl(f, Rationale)], examples)
         result = select_rationales(model, tokenizer, examples, candidates, config)
         write_jsonl(folder / "selected.jsonl", result.kept)
         result.write_table(folder / "scores.jsonl")
         log(f"[selection] kept {len(result.kept)} of {len(result.table)} rationales")
 
+    digests = [file_digest(f) for f in rationales_files]
     params = {"scorer": _model_key(run, scorer_dir), "examples": file_digest(examples_file),
-              "rationales": file_digest(rationales_file), "selection": config.model_dump()}
+              "rationales": digests[0] if len(digests) == 1 else digests, "selection": config.model_dump()}
     return run.stage("selection", params, work) / "selected.jsonl"
 
 
@@ -498,7 +500,8 @@ def resolve_needs(run: RunFolder, shared: Shared, spec: MethodConfig, seed: int,
     if "selection" in needs:
         selection = dict(spec.params.get("selection") or {})
         scorer = warm_student() if selection.get("scorer") == "warm" else init_dir
-        files["selection"] = selection_stage(run, scorer, shared.examples, shared.rationales, selection)
+        candidates = [shared.rationales, *([files["student_rationales"]] if "student_rationales" in files else [])]
+        files["selection"] = selection_stage(run, scorer, shared.examples, candidates, selection)
     return files
 
 
