@@ -174,3 +174,14 @@ def test_zero_shot_row_evaluates_the_untrained_student_once_seedless_when_it_is_
         {("zero_shot", None, "IND"), ("zero_shot", None, "OOD")}
     assert not list((tmp_path / "run" / "stages").glob("train-*"))  # nothing was trained
     assert "| zero_shot |" in result.stdout
+
+
+def test_a_method_may_run_a_subset_of_the_study_seeds_and_no_other(tmp_path):
+    from cotdistill.config import MethodConfig, StudyConfig
+    from cotdistill.study import check_methods, job_seeds
+
+    study = StudyConfig(seeds=[0, 1, 2], methods=[MethodConfig(name="std_cot"), MethodConfig(name="coped", seeds=[2, 0])])
+    assert [job_seeds(study, m) for m in study.methods] == [[0, 1, 2], [0, 2]]  # in the study's order
+    check_methods(study)
+    with pytest.raises(CotdistillError, match="must be among study.seeds"):
+        check_methods(study.model_copy(update={"methods": [MethodConfig(name="coped", seeds=[5])]}))

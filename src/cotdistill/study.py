@@ -65,45 +65,60 @@ def validation_stage(run: RunFolder, examples_file: Path, validation: Validation
 
     def work(folder: Path) -> None:
         examples = read_jsonl(examples_file, Example)
-        if any(e.split == "validation" for e in examples):  # the lab generated fresh validation questions
-            write_jsonl(folder / "examples.jsonl", examples)
+        carved = with_validation_split(examples, validation)
+        write_jsonl(folder / "examples.jsonl", carved)
+        if carved == examples:  # the lab generated fresh validation questions
             log("[validation] the examples bring their own validation split; nothing carved from training")
-            return
-        by_task: dict[str, list[str]] = defaultdict(list)
-        for e in examples:
-            if e.split == "train":
-                by_task[e.task].append(e.id)
-        held: set[str] = set()
-        for task, ids in sorted(by_task.items()):
-            n = round(validation.fraction * len(ids))
-            n = min(n, validation.max_per_task) if validation.max_per_task is not None else n
-            held.update(random.Random(f"{validation.seed}/{task}").sample(ids, n))
-        write_jsonl(folder / "examples.jsonl",
-                    [e.model_copy(update={"split": "validation"}) if e.id in held else e for e in examples])
-        log(f"[validation] {len(held)} training questions set aside for validation")
+        else:
+            log(f"[validation] {sum(e.split == 'validation' for e in carved)} training questions set aside for "
+                "validation")
 
     params = {"examples": file_digest(examples_file), "validation": validation.model_dump()}
     return run.stage("validation", params, work) / "examples.jsonl"
 
 
+def with_validation_split(examples: list[Example], validation: ValidationConfig) -> list[Example]:
+    """The examples with a seeded share of each task's training questions relabelled "validation"; unchanged
+    when they already hold a validation split."""
+    if any(e.split == "validation" for e in examples):
+        return examples
+    by_task: dict[str, list[str]] = defaultdict(list)
+    for e in examples:
+        if e.split == "train":
+            by_task[e.task].append(e.id)
+    held: set[str] = set()
+    for task, ids in sorted(by_task.items()):
+        n = round(validation.fraction * len(ids))
+        n = min(n, validation.max_per_task) if validation.max_per_task is not None else n
+        held.update(random.Random(f"{validation.seed}/{task}").sample(ids, n))
+    return [e.model_copy(update={"split": "validation"}) if e.id in held else e for e in examples]
+
+
 def lab_teacher_stage(run: RunFolder, teacher: LabTeacher, examples_file: Path) -> Path:
     """The scripted teacher's CoTs for the training questions, graded, and EDIT's dual pairs from them; the
     pairs' rectified and corrupted CoTs are rationales too (after the teacher's own)."""
-    from .lab.cli import _dual_pairs
-    from .lab.teacher import ScriptedTeacher
 
     def work(folder: Path) -> None:
         train = [e for e in read_jsonl(examples_file, Example) if e.split == "train"]
-        scripted = ScriptedTeacher.from_config(teacher)
-        rationales = [r for rs in scripted.solve(train, n=teacher.samples) for r in rs]
-        pairs = _dual_pairs(scripted, train, rationales)
-        write_jsonl(folder / "rationales.jsonl", with_pair_sides(rationales, pairs))
+        rationales, pairs = lab_teacher_outputs(teacher, train)
+        write_jsonl(folder / "rationales.jsonl", rationales)
         write_jsonl(folder / "pairs.jsonl", pairs)
-        wrong = sum(not r.correct for r in rationales)
-        log(f"[teacher] {len(rationales)} CoTs ({wrong} wrong, {wrong / max(1, len(rationales)):.0%}), "
-            f"{len(pairs)} dual pairs")
+        own = [r for r in rationales if r.origin == "teacher"]
+        wrong = sum(not r.correct for r in own)
+        log(f"[teacher] {len(own)} CoTs ({wrong} wrong, {wrong / max(1, len(own)):.0%}), {len(pairs)} dual pairs")
 
     return run.stage("lab_teacher", {"teacher": teacher.model_dump(), "examples": file_digest(examples_file)}, work)
+
+
+def lab_teacher_outputs(teacher: LabTeacher, train: list[Example]) -> tuple[list[Rationale], list[DualPair]]:
+    """The scripted teacher's graded CoTs (then the pairs' rectified and corrupted ones) and the dual pairs."""
+    from .lab.cli import _dual_pairs
+    from .lab.teacher import ScriptedTeacher
+
+    scripted = ScriptedTeacher.from_config(teacher)
+    rationales = [r for rs in scripted.solve(train, n=teacher.samples) for r in rs]
+    pairs = _dual_pairs(scripted, train, rationales)
+    return with_pair_sides(rationales, pairs), pairs
 
 
 def student_init_stage(run: RunFolder, student: str, seed: int, texts_from: list[Path]) -> Path:
@@ -432,27 +447,33 @@ OOD_SPLIT = "ood/"  # + the benchmark's column name: the split of each OOD bench
 def data_examples_stage(run: RunFolder, data: DataConfig, ood_data: DataConfig | list[DataConfig] | None) -> Path:
     """Examples from the run's data section (every split) and, from each `ood_data` benchmark, its questions
     with split "ood/<column>": the section's `label`, else the benchmark's name (BB-sub, AGIEval, ARC-E, ...)."""
-    from .data import benchmark_label, benchmark_of, load_examples
-
-    ood = ood_data if isinstance(ood_data, list) else [ood_data] if ood_data else []
 
     def work(folder: Path) -> None:
-        examples = load_examples(data.model_copy(update={"split": None}))
-        for section in ood:
-            examples += [e.model_copy(update={"split": OOD_SPLIT + (section.label or benchmark_label(benchmark_of(e)))})
-                         for e in load_examples(section)]
-        write_jsonl(folder / "examples.jsonl", examples)
+        write_jsonl(folder / "examples.jsonl", study_examples(data, ood_data))
 
+    ood = ood_data if isinstance(ood_data, list) else [ood_data] if ood_data else []
     params = {"data": data.model_dump(), "ood": [d.model_dump() for d in ood] if isinstance(ood_data, list)
               else ood_data.model_dump() if ood_data else None}
     return run.stage("examples", params, work) / "examples.jsonl"
 
 
-def ood_splits(examples_file: Path) -> dict[str, str]:
-    """Report column ("OOD <benchmark>") -> examples split, for every OOD benchmark in the examples file."""
+def study_examples(data: DataConfig, ood_data: DataConfig | list[DataConfig] | None) -> list[Example]:
+    """Every split of `data`, then each `ood_data` benchmark's questions with split "ood/<column>"."""
+    from .data import benchmark_label, benchmark_of, load_examples
+
+    examples = load_examples(data.model_copy(update={"split": None}))
+    for section in ood_data if isinstance(ood_data, list) else [ood_data] if ood_data else []:
+        examples += [e.model_copy(update={"split": OOD_SPLIT + (section.label or benchmark_label(benchmark_of(e)))})
+                     for e in load_examples(section)]
+    return examples
+
+
+def ood_splits(examples_file: Path | list[Example]) -> dict[str, str]:
+    """Report column ("OOD <benchmark>") -> examples split, for every OOD benchmark in the examples (or file)."""
     from .report import OOD_PREFIX
 
-    found = dict.fromkeys(e.split for e in read_jsonl(examples_file, Example) if e.split.startswith(OOD_SPLIT))
+    examples = read_jsonl(examples_file, Example) if isinstance(examples_file, Path) else examples_file
+    found = dict.fromkeys(e.split for e in examples if e.split.startswith(OOD_SPLIT))
     return {OOD_PREFIX + split[len(OOD_SPLIT):]: split for split in found}
 
 
@@ -534,13 +555,13 @@ def run_job(shared: Shared, spec: MethodConfig, seed: int | None) -> list[Any]:
 
 
 def job_seeds(study: StudyConfig, spec: MethodConfig) -> list[int | None]:
-    """The seeds a method runs with: every seed, except that a method that does not train on a pretrained
-    student (the same weights for every seed) runs once, seedless."""
+    """The seeds a method runs with: the study's (or the method's own `seeds`, a subset), except that a method
+    that does not train on a pretrained student (the same weights for every seed) runs once, seedless."""
     from .lab.students import SCRATCH_PRESETS
     from .methods import REGISTRY
 
     if REGISTRY[spec.name].trains or study.student in SCRATCH_PRESETS:
-        return list(study.seeds)
+        return list(study.seeds) if spec.seeds is None else [s for s in study.seeds if s in spec.seeds]
     return [None]
 
 
@@ -627,6 +648,8 @@ def check_methods(study: StudyConfig) -> None:
         if spec.name not in REGISTRY:
             raise CotdistillError(f"unknown method {spec.name!r}; known: {', '.join(sorted(REGISTRY))}")
         REGISTRY[spec.name].needs_for(spec.params)
+        if spec.seeds is not None and not set(spec.seeds) <= set(study.seeds):
+            raise CotdistillError(f"method {spec.row!r}: seeds {spec.seeds} must be among study.seeds {study.seeds}")
 
 
 def prepare(cfg: RunConfig, run: RunFolder) -> Shared:
