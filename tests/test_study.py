@@ -185,3 +185,50 @@ def test_a_method_may_run_a_subset_of_the_study_seeds_and_no_other(tmp_path):
     check_methods(study)
     with pytest.raises(CotdistillError, match="must be among study.seeds"):
         check_methods(study.model_copy(update={"methods": [MethodConfig(name="coped", seeds=[5])]}))
+
+
+def _dry_run(config: Path, cwd: Path, *overrides: str):
+    result = run_cli("run", str(config), *overrides, "--dry-run", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (cwd / "runs").exists()  # a plan writes nothing: no run folder, no stage
+    return result.stdout
+
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+
+def test_dry_run_plans_the_cpu_bbh_study_and_its_cost_without_training(shared_data, tmp_path):
+    out = _dry_run(CONFIGS / "bbh_study_cpu.yaml", tmp_path)
+    # EDIT's Table 1 columns, with the question counts the config asks for (4 tasks x 8; 8 per OOD benchmark)
+    assert "Report columns: IND (32), OOD BB-sub (8), OOD AGIEval (8), OOD ARC-E (8)" in out
+    assert "STAND-INS" in out  # the teacher folder is not there yet: the plan says what it assumed
+    for row in ["| zero_shot | – | (no training) |", "| std_cot | 0, 1, 2 | sft |", "| edit | 0, 1, 2 | krsl |",
+                "| edit_stage1_only | 0 | sft |", "| coped | 0 |", "| morsd | 0 |", "| combined | 0 | krsl |",
+                "| answer_only | 0 |"]:
+        assert row in out, row
+    hours = float(out.split("Time on CPU: about ")[1].split(" h")[0])
+    assert 1.0 < hours <= 2.0  # the config is sized to its 2-hour budget by the same arithmetic
+
+
+def test_dry_run_reads_an_existing_teacher_folder(shared_data, tmp_path):
+    teach = tmp_path / "teach"
+    release = shared_data / "bbh" / "codex-cot" / "navigate_few_shot_template_0-255000.json"
+    assert run_cli("import", str(release), "--model", "code-davinci-002", "--run-dir", str(teach)).returncode == 0
+    out = _dry_run(CONFIGS / "bbh_study_cpu.yaml", tmp_path, f"study.teacher_outputs={teach}",
+                   "data.subtasks=[navigate]", "study.methods=[{name: std_cot}]")
+    from cotdistill.data.bbh import load_bbh
+    from cotdistill.records import Rationale, read_jsonl
+
+    train = {e.id for e in load_bbh(["navigate"]) if e.split == "train"}
+    first8 = sorted(train, key=lambda i: int(i.rsplit("/", 1)[1]))[:8]
+    right = [r for r in read_jsonl(teach / "rationales.jsonl", Rationale) if r.example_id in first8 and r.correct]
+    assert f"Teacher outputs: {teach} (read): 8 teacher" in out
+    assert f"| std_cot | 0, 1, 2 | sft | {len(right)} |" in out  # Std-CoT trains on the correct Codex CoTs
+
+
+@pytest.mark.slow
+def test_dry_run_plans_the_full_scale_bbh_study(shared_data, tmp_path):
+    out = _dry_run(CONFIGS / "bbh_study.yaml", tmp_path)
+    assert "Questions per split: ood/AGIEval 2,546, ood/ARC-E 2,376, ood/BB-sub 4,542, test 1,302, train 4,688, " \
+           "validation 521" in out  # all 27 tasks, full test sets
+    assert "Time on GPU: about" in out and "| combined | 0, 1, 2 | krsl |" in out

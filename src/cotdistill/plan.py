@@ -29,6 +29,7 @@ from .records import DualPair, Example, Rationale, read_jsonl
 # code-davinci-002's BBH CoTs: mean length under SmolLM2's tokenizer (6,511 CoTs, median 176) and strict accuracy
 STAND_IN_COT_TOKENS = 204
 STAND_IN_ACCURACY = 0.74
+PLAN_SAMPLE = 400  # recipes are compiled on at most this many training questions (every k-th), counts scaled up
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,8 @@ def plan_study(cfg: RunConfig) -> str:
     from .lab.generate import evaluation_splits, lab_examples
     from .lab.students import SCRATCH_PRESETS
     from .methods import REGISTRY, MethodInputs, recipe_params
-    from .study import check_methods, default_workers, job_seeds, ood_splits, study_examples, with_validation_split
+    from .study import (check_methods, default_workers, job_seeds, ood_splits, study_examples, training_only,
+                        with_validation_split)
     from .train.trainer import TrainSettings
 
     study = cfg.study
@@ -158,6 +160,12 @@ def plan_study(cfg: RunConfig) -> str:
     by_split = Counter(e.split for e in examples)
     rationales, pairs, source = _teacher_outputs(cfg, train)
     tokenizer = _tokenizer(study, train, rationales)
+    outputs_line = (f"Teacher outputs: {source}: " + ", ".join(
+        f"{n:,} {origin}" for origin, n in sorted(Counter(r.origin for r in rationales).items()))
+        + f", {len(pairs):,} dual pairs")
+    sample = train[::math.ceil(len(train) / PLAN_SAMPLE)]  # compiling every recipe on thousands of CoTs takes minutes
+    scale = len(train) / len(sample)
+    rationales, pairs = training_only(rationales, sample), training_only(pairs, sample)
     student_samples = [r.model_copy(update={"id": r.id + "#student", "origin": "student"})
                        for r in rationales if r.origin == "teacher"]
     settings = TrainSettings(**{k: v for k, v in study.train.items() if k != "lora"})
@@ -168,9 +176,9 @@ def plan_study(cfg: RunConfig) -> str:
              "student [-> Std-CoT warm student -> its samples / MoRSD selection] -> training -> evaluation -> report",
              "", "Questions per split: " + ", ".join(f"{split} {n:,}" for split, n in sorted(by_split.items())),
              "Report columns: " + ", ".join(f"{label} ({by_split[split]:,})" for label, split in splits.items()),
-             f"Teacher outputs: {source}: " + ", ".join(
-                 f"{n:,} {origin}" for origin, n in sorted(Counter(r.origin for r in rationales).items()))
-             + f", {len(pairs):,} dual pairs", f"Student: {study.student}; seeds {study.seeds}", "",
+             outputs_line, f"Student: {study.student}; seeds {study.seeds}", "",
+             *([f"(Recipes compiled on every {math.ceil(len(train) / PLAN_SAMPLE)}th training question, "
+                f"{len(sample):,} of {len(train):,}; counts scaled by {scale:.2f}.)", ""] if scale > 1 else []),
              "| method | seeds | stage | sequences | epochs | tokens per epoch |", "|---|---|---|---:|---:|---:|"]
     jobs: dict[tuple, Job] = {}
     built: dict[str, list[Any]] = {}
@@ -181,7 +189,7 @@ def plan_study(cfg: RunConfig) -> str:
             needs = REGISTRY[spec.name].needs_for(spec.params)
             candidates = rationales + (student_samples if "student_rationales" in needs else [])
             inputs = MethodInputs(
-                examples=train, rationales=rationales, pairs=pairs,
+                examples=sample, rationales=rationales, pairs=pairs,
                 student_rationales=student_samples if "student_rationales" in needs else (),
                 selected=_selected(candidates, spec.params.get("selection") or {}) if "selection" in needs else None,
                 tokenizer=tokenizer)
@@ -189,7 +197,7 @@ def plan_study(cfg: RunConfig) -> str:
         return built[key]
 
     def tokens(stage: Any) -> int:
-        return sum(len(s.prompt_ids) + len(s.target_ids) for s in stage.sequences)
+        return round(scale * sum(len(s.prompt_ids) + len(s.target_ids) for s in stage.sequences))
 
     def train_job(spec: MethodConfig, seed: int) -> None:
         key = ("train", spec.name, json.dumps(recipe_params(spec.params), sort_keys=True, default=str), seed)
@@ -210,7 +218,7 @@ def plan_study(cfg: RunConfig) -> str:
                 lines.append(f"| {spec.row} | {shown} | (no training) | 0 | – | – |")
                 continue
             epochs = stage.epochs if stage.epochs is not None else settings.epochs
-            lines.append(f"| {spec.row} | {shown} | {stage.name} | {len(stage.sequences):,} | {epochs:g} | "
+            lines.append(f"| {spec.row} | {shown} | {stage.name} | {round(scale * len(stage.sequences)):,} | {epochs:g} | "
                          f"{tokens(stage):,} |")
         needs = REGISTRY[spec.name].needs_for(spec.params)
         for seed in seeds:
@@ -225,8 +233,8 @@ def plan_study(cfg: RunConfig) -> str:
             if "selection" in needs:
                 key = ("selection", json.dumps(spec.params.get("selection"), sort_keys=True, default=str), use_seed)
                 scored = rationales + (student_samples if "student_rationales" in needs else [])
-                jobs.setdefault(key, Job(f"MoRSD selection seed {use_seed}", score_tokens=2 * sum(
-                    len(tokenizer(r.text, add_special_tokens=False).input_ids) for r in scored if r.correct)))
+                jobs.setdefault(key, Job(f"MoRSD selection seed {use_seed}", score_tokens=round(2 * scale * sum(
+                    len(tokenizer(r.text, add_special_tokens=False).input_ids) for r in scored if r.correct))))
             if REGISTRY[spec.name].trains:
                 train_job(spec, use_seed)
             questions = sum(by_split[split] for split in splits.values())
