@@ -54,9 +54,8 @@ SPEEDS = {
 
 @dataclass
 class Job:
-    """One training (deduplicated as the study's stages are) or evaluation, with the tokens it costs."""
+    """One training (deduplicated as the study's stages are), sampling, selection or evaluation: its tokens."""
 
-    what: str
     train_tokens: int = 0
     generate_tokens: int = 0
     score_tokens: int = 0
@@ -203,7 +202,7 @@ def plan_study(cfg: RunConfig) -> str:
         key = ("train", spec.name, json.dumps(recipe_params(spec.params), sort_keys=True, default=str), seed)
         if key in jobs:  # a shared stage (the warm Std-CoT student is the std_cot row's training)
             return
-        job = jobs[key] = Job(f"train {spec.row} seed {seed}")
+        job = jobs[key] = Job()
         for stage in stages_of(spec):
             epochs = stage.epochs if stage.epochs is not None else settings.epochs
             job.train_tokens += round(tokens(stage) * epochs)
@@ -228,17 +227,17 @@ def plan_study(cfg: RunConfig) -> str:
             if "student_rationales" in needs:
                 samples = int(spec.params.get("student_samples", 1))
                 key = ("samples", samples, use_seed)
-                jobs.setdefault(key, Job(f"student samples seed {use_seed}", generate_tokens=len(train) * samples
+                jobs.setdefault(key, Job(generate_tokens=len(train) * samples
                                          * study.eval.max_new_tokens))
             if "selection" in needs:
                 key = ("selection", json.dumps(spec.params.get("selection"), sort_keys=True, default=str), use_seed)
                 scored = rationales + (student_samples if "student_rationales" in needs else [])
-                jobs.setdefault(key, Job(f"MoRSD selection seed {use_seed}", score_tokens=round(2 * scale * sum(
+                jobs.setdefault(key, Job(score_tokens=round(2 * scale * sum(
                     len(tokenizer(r.text, add_special_tokens=False).input_ids) for r in scored if r.correct))))
             if REGISTRY[spec.name].trains:
                 train_job(spec, use_seed)
             questions = sum(by_split[split] for split in splits.values())
-            jobs[("eval", spec.row, seed)] = Job(f"evaluate {spec.row} seed {seed}", generate_tokens=questions * gen)
+            jobs[("eval", spec.row, seed)] = Job(generate_tokens=questions * gen)
 
     trainings = sum(1 for k in jobs if k[0] == "train")
     workers = study.workers or default_workers(trainings)
