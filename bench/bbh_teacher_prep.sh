@@ -47,6 +47,7 @@ done
 "${CLI[@]}" serve-teacher smollm2-135m-instruct --port "$PORT" > "runs/bbh_teacher/server$SUFFIX.log" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true' EXIT
+trap 'exit 143' TERM INT HUP  # a signal ends the script through its EXIT trap, which stops the server
 for _ in $(seq 1 180); do  # the first start converts the GGUF model once (about a minute)
   curl -sf "http://127.0.0.1:$PORT/v1/models" > /dev/null && break
   kill -0 "$SERVER" 2>/dev/null || { echo "the teacher server exited; see runs/bbh_teacher/server$SUFFIX.log" >&2; exit 1; }
