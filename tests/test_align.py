@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import random
 from pathlib import Path
 
 import pytest
 from rapidfuzz.distance import Levenshtein
 
-from cotdistill.align import SpanScore, edit_script, key_token_mask, key_token_weights
+from cotdistill.align import SpanScore, edit_script, key_token_mask, key_token_weights, key_token_weights_many
 from cotdistill.lab import FAMILIES, ScriptedTeacher, generate_examples
 from cotdistill.lab.cli import _dual_pairs as dual_pairs  # what `cotdistill lab --pairs` writes
 from cotdistill.records import DualPair
-from cotdistill.show import Tally, pair_truth_spans, view_pair
+from cotdistill.methods.encode import encode, encode_many
+from cotdistill.show import Tally, pair_truth_spans, view_pairs
 
 
 def _bench():
@@ -105,9 +107,10 @@ def test_key_tokens_on_lab_pairs_lie_in_the_true_key_steps(tokenizer, family):
     (a changed step shares most of its words with its counterpart), so each true span is only required to be
     found, i.e. to hold some key token, in most pairs."""
     tally = Tally()
-    for pair in _lab_pairs(family, 12):
+    pairs = _lab_pairs(family, 12)
+    for pair, view in zip(pairs, view_pairs(tokenizer, pairs)):
         assert pair_truth_spans(pair) is not None
-        tally.add(view_pair(tokenizer, pair))
+        tally.add(view)
     score = tally.score
     assert tally.with_truth == tally.pairs >= 10
     assert score.precision >= 0.95, (family, score)
@@ -121,3 +124,76 @@ def test_span_score_counts_tokens():
     score.add(offsets, [True, True, False, False], [(1, 5)])  # truth: tokens 0,1,2; predicted 0,1
     assert (score.predicted, score.truth, score.hit, score.spans_found) == (2, 3, 2, 1)
     assert score.precision == 1.0 and score.recall == pytest.approx(2 / 3)
+
+
+CODEX = Path("/work/shared/data/bbh/codex-cot")
+
+
+def _codex_pairs(per_task: int) -> list[tuple[str, str, str]]:
+    """(question, cot, other cot) from code-davinci-002's real BBH CoTs: consecutive questions of each task."""
+    out = []
+    for path in sorted(CODEX.glob("*-255000.json")):
+        rows = json.loads(path.read_text())["outputs"][: 2 * per_task]
+        for first, second in zip(rows[::2], rows[1::2]):
+            out.append((first["input"].rsplit("\n\nQ: ", 1)[-1], first["prediction"], second["prediction"]))
+    return out
+
+
+def _one_at_a_time(tokenizer, prompt: str, correct: str, wrong: str):
+    """The per-pair reference: each text through its own tokenizer call, masks from rapidfuzz's opcodes on id lists."""
+    sides = []
+    for text in (correct, wrong):
+        enc = tokenizer(" " + text, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(enc.input_ids) + [tokenizer.eos_token_id]
+        offsets = [(max(a - 1, 0), max(b - 1, 0)) for a, b in enc.offset_mapping] + [(len(text), len(text))]
+        sides.append((ids, offsets))
+    masks = []
+    for (src, _), (dst, _) in (sides, sides[::-1]):
+        mask = [False] * len(src)
+        for tag, i1, i2, _j1, _j2 in edit_script(src, dst):
+            if tag in ("replace", "delete"):
+                mask[i1:i2] = [True] * (i2 - i1)
+        masks.append(mask)
+    return tokenizer(prompt, add_special_tokens=False).input_ids, sides, masks
+
+
+@pytest.mark.skipif(not CODEX.exists(), reason="shared BBH data not present")
+def test_batched_key_tokens_equal_the_one_pair_at_a_time_path_on_lab_and_real_cots(tokenizer):
+    """Batching the tokenizer and aligning ids as strings must not move a single key token, id or offset."""
+    lab = [(f"Q{i}", p.chosen.text, p.rejected.text)
+           for family in sorted(FAMILIES) for i, p in enumerate(_lab_pairs(family, 6))]
+    cases = lab + _codex_pairs(per_task=3)
+    cases.append(cases[0])  # a repeated pair is tokenized once but must come back whole, twice
+    batched = key_token_weights_many(tokenizer, [(c, w) for _, c, w in cases], alpha=0.5, beta=0.1,
+                                     prompts=[q for q, _, _ in cases])
+    assert len(batched) == len(cases) >= 100
+    marked = 0
+    for (prompt, correct, wrong), keys in zip(cases, batched):
+        prompt_ids, ((c_ids, c_off), (w_ids, w_off)), (c_key, w_key) = _one_at_a_time(tokenizer, prompt, correct,
+                                                                                      wrong)
+        assert keys.correct.prompt_ids == keys.wrong.prompt_ids == prompt_ids
+        assert (keys.correct.target_ids, keys.correct.target_offsets) == (c_ids, c_off)
+        assert (keys.wrong.target_ids, keys.wrong.target_offsets) == (w_ids, w_off)
+        assert (keys.correct_key, keys.wrong_key) == (c_key, w_key)
+        assert keys.correct_weights == [0.5 if k else 0.0 for k in c_key]
+        assert keys.wrong_weights == [-0.1 if k else 0.0 for k in w_key]
+        marked += sum(c_key) + sum(w_key)
+    assert marked > 0
+    assert batched[0].correct.target_ids is not batched[-1].correct.target_ids  # repeated texts: separate lists
+
+
+def test_encode_many_matches_encode_and_checks_its_lengths(tokenizer):
+    prompts, targets = ["Q: one?", "Q: two?", "Q: one?"], ["It is 1.", "It is 2.", "It is 1."]
+    assert encode_many(tokenizer, prompts, targets) == [encode(tokenizer, p, t) for p, t in zip(prompts, targets)]
+    assert encode_many(tokenizer, [], []) == []
+    with pytest.raises(ValueError, match="2 prompts for 1 targets"):
+        encode_many(tokenizer, prompts[:2], targets[:1])
+
+
+def test_ids_that_are_not_code_points_align_like_any_other_tokens():
+    """Ids above Unicode's range, negative ids and other hashables take the list path, with the same result."""
+    assert key_token_mask([2**40, 7, 9], [2**40, 8, 9]) == ([False, True, False], [False, True, False])
+    assert key_token_mask([-1, 7], [-1, 7, 3]) == ([False, False], [False, False, True])
+    assert key_token_mask(["a", "b"], ["b"]) == ([True, False], [False])
+    # surrogate code points are ordinary ids too (a vocabulary of 150k covers 0xD800..0xDFFF)
+    assert key_token_mask([0xD800, 5, 0xDFFF], [0xD800, 6, 0xDFFF]) == ([False, True, False], [False, True, False])

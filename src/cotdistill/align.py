@@ -16,16 +16,21 @@ Tie-break (which of several minimal alignments is used; pinned by tests/test_ali
   [5 9 5] vs [7 5 8] matches the first 5 of the source with the 5 of the target (distance 3 either way).
 - EDIT's own DP (delete, then insert, then diagonal, with no affix stripping) breaks ties differently, so the two
   key sets can differ where alignments tie; on bench/align.py's 300-token lab pairs 99.98% of marks agree.
+
+Speed (bench/align.py): token ids go to rapidfuzz as strings, one character per id, which it compares natively
+(a list of ints is hashed element by element first); the alignment is the same. Pairs are compiled in batches
+(`key_token_weights_many`) so the tokenizer sees all texts in one call, its Rust batch path.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from .methods.encode import Encoded, encode, tokens_in_spans
+from .methods.encode import Encoded, encode_many, tokens_in_spans
 
 
 def edit_script(source: Sequence[Hashable], target: Sequence[Hashable]) -> list[tuple[str, int, int, int, int]]:
@@ -34,12 +39,26 @@ def edit_script(source: Sequence[Hashable], target: Sequence[Hashable]) -> list[
     return [(o.tag, o.src_start, o.src_end, o.dest_start, o.dest_end) for o in ops]
 
 
-def _source_mask(source: Sequence[Hashable], target: Sequence[Hashable]) -> list[bool]:
-    """Tokens of `source` the alignment deletes or replaces (EDIT keeps those ops and drops the inserts)."""
+_UINT32 = "I" if array("I").itemsize == 4 else "L"  # a 4-byte unsigned array type, read as UTF-32 code points
+
+
+def _as_text(ids: Sequence[Hashable]) -> str | list[Hashable]:
+    """Token ids as a string of code points (rapidfuzz's fastest input), or as a list when they are not all ints
+    in 0..0x10FFFF. Lone surrogate code points are fine: rapidfuzz only compares characters for equality."""
+    try:
+        return array(_UINT32, ids).tobytes().decode("utf-32-le", "surrogatepass")
+    except (TypeError, OverflowError, UnicodeDecodeError):
+        return list(ids)
+
+
+def _source_mask(source: str | list[Hashable], target: str | list[Hashable]) -> list[bool]:
+    """Tokens of `source` the alignment deletes or replaces (EDIT keeps those ops and drops the inserts).
+
+    Edit ops are the single steps behind `edit_script`'s blocks, so they mark the same tokens."""
     mask = [False] * len(source)
-    for tag, i1, i2, _j1, _j2 in edit_script(source, target):
-        if tag in ("replace", "delete"):
-            mask[i1:i2] = [True] * (i2 - i1)
+    for tag, i, _j in Levenshtein.editops(source, target).as_list():
+        if tag != "insert":
+            mask[i] = True
     return mask
 
 
@@ -50,7 +69,8 @@ def key_token_mask(ids_a: Sequence[Hashable], ids_b: Sequence[Hashable]) -> tupl
     tokens follow the same tie-break relative to itself (see the module docstring). Identical sequences give
     no key tokens; a sequence against an empty one is all key tokens.
     """
-    return _source_mask(ids_a, ids_b), _source_mask(ids_b, ids_a)
+    a, b = _as_text(ids_a), _as_text(ids_b)
+    return _source_mask(a, b), _source_mask(b, a)
 
 
 @dataclass(frozen=True)
@@ -67,21 +87,32 @@ class KeyTokens:
 
 def key_token_weights(tokenizer, correct_text: str, wrong_text: str, alpha: float = 1.0, beta: float = 0.025,
                       prompt: str = "") -> KeyTokens:
-    """Encode both CoTs as targets of `prompt` (methods.encode, so ids match training) and weight their key tokens.
+    """One pair's key tokens and weights; see key_token_weights_many."""
+    return key_token_weights_many(tokenizer, [(correct_text, wrong_text)], alpha, beta, [prompt])[0]
+
+
+def key_token_weights_many(tokenizer, pairs: Sequence[tuple[str, str]], alpha: float = 1.0, beta: float = 0.025,
+                           prompts: Sequence[str] | None = None) -> list[KeyTokens]:
+    """Encode each (correct, wrong) CoT pair as targets of its prompt (methods.encode, so ids match training) and
+    weight their key tokens. All texts are tokenized in one batch; `prompts` defaults to "" for every pair.
 
     Only the targets are aligned: the prompt is shared and would be stripped as a common prefix anyway.
     EOS ends both targets, so it is never a key token.
     """
     if beta < 0:
         raise ValueError(f"beta is a magnitude (the wrong side gets -beta); got {beta}")
-    correct = encode(tokenizer, prompt, correct_text)
-    wrong = encode(tokenizer, prompt, wrong_text)
-    correct_key, wrong_key = key_token_mask(correct.target_ids, wrong.target_ids)
-    return KeyTokens(
-        correct, wrong, correct_key, wrong_key,
-        [alpha if k else 0.0 for k in correct_key],
-        [-beta if k else 0.0 for k in wrong_key],
-    )
+    prompts = [""] * len(pairs) if prompts is None else list(prompts)
+    if len(prompts) != len(pairs):
+        raise ValueError(f"key_token_weights_many: {len(prompts)} prompts for {len(pairs)} pairs")
+    # one tokenizer call for both sides of every pair: corrects first, then wrongs
+    encoded = encode_many(tokenizer, prompts + prompts, [c for c, _ in pairs] + [w for _, w in pairs])
+    out = []
+    for correct, wrong in zip(encoded[:len(pairs)], encoded[len(pairs):]):
+        correct_key, wrong_key = key_token_mask(correct.target_ids, wrong.target_ids)
+        out.append(KeyTokens(correct, wrong, correct_key, wrong_key,
+                             [alpha if k else 0.0 for k in correct_key],
+                             [-beta if k else 0.0 for k in wrong_key]))
+    return out
 
 
 @dataclass

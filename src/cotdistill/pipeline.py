@@ -36,6 +36,7 @@ def examples_stage(run: RunFolder, cfg: RunConfig) -> Path:
 
 
 def eval_stage(run: RunFolder, cfg: RunConfig, examples_file: Path) -> Path:
+    from .environment import describe
     from .evaluate import evaluate, metrics_table
     from .models import load_student
 
@@ -51,6 +52,7 @@ def eval_stage(run: RunFolder, cfg: RunConfig, examples_file: Path) -> Path:
         model, tokenizer = load_student(cfg.student)  # fails before the stage folder exists
         model.eval()
         metrics = evaluate(model, tokenizer, examples, cfg.eval, folder, seed=cfg.seed)
+        atomic_write_text(folder / "environment.json", json.dumps(describe(), indent=1) + "\n")
         atomic_write_text(folder / "table.md", metrics_table(metrics) + "\n")
 
     return run.stage("eval", params, work)
@@ -73,8 +75,9 @@ def run_pipeline(cfg: RunConfig, stages: tuple[str, ...] = ("examples", "eval"))
         metrics: dict = {}
         if "eval" in stages:
             folder = eval_stage(run, cfg, examples_file)
-            for name in ("metrics.json", "predictions.jsonl", "table.md"):
-                atomic_write_text(run.root / name, (folder / name).read_text(encoding="utf-8"))
+            for name in ("metrics.json", "predictions.jsonl", "table.md", "environment.json"):
+                if (folder / name).exists():  # environment.json: not in stages finished before it was recorded
+                    atomic_write_text(run.root / name, (folder / name).read_text(encoding="utf-8"))
             metrics = json.loads((folder / "metrics.json").read_text())
             print((folder / "table.md").read_text())
         atomic_write_text(run.root / "config.yaml", yaml.safe_dump(cfg.model_dump(), sort_keys=False))

@@ -616,10 +616,28 @@ def render_side_by_side(samples: Sequence[SampledQuestion], metric: Metric) -> s
     return "\n".join(parts)
 
 
+def environment_lines(environments: Sequence[Mapping[str, Any] | None]) -> list[str]:
+    """The report's "Environment" section: each distinct recorded environment in a few lines (a result is
+    reproducible only with the same libraries and kernels), and a warning when the runs come from several."""
+    from .environment import summary_lines
+
+    distinct = [e for i, e in enumerate(environments) if e is not None and e not in environments[:i]]
+    lines = ["Not recorded for some or all runs (no environment given, or a manifest written before "
+             "environments were recorded)."] if None in environments or not environments else []
+    if len(distinct) > 1:
+        lines.append(f"These runs were made in {len(distinct)} different environments; "
+                     "their differences may come from the environment.")
+    for n, env in enumerate(distinct, 1):
+        prefix = f"({n}) " if len(distinct) > 1 else ""
+        lines += [prefix + line for line in summary_lines(env)]
+    return lines
+
+
 def render_html(comparisons: Sequence[Comparison], png: bytes, title: str,
-                samples: Sequence[SampledQuestion] = ()) -> str:
+                samples: Sequence[SampledQuestion] = (), environment: Sequence[str] = ()) -> str:
     """A self-contained page: per metric the table, its per-seed values and notes (the plot after the first),
-    the first comparison's per-task breakdown, and the sampled questions' outputs side by side."""
+    the first comparison's per-task breakdown, the sampled questions' outputs side by side, and the
+    environment the runs were made in."""
     main = comparisons[0]
     parts = [f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
              f"<style>{_CSS}</style></head><body>", f"<h1>{html.escape(title)}</h1>"]
@@ -637,6 +655,8 @@ def render_html(comparisons: Sequence[Comparison], png: bytes, title: str,
                   f"<p class=\"note\">{len(samples)} sampled questions (click one to open it): each method's output "
                   "from one run, its extracted answers and grades (✓ right, ✗ wrong).</p>",
                   render_side_by_side(samples, main.metric)]
+    if environment:
+        parts += ["<h2>Environment</h2>", *(f"<p class=\"note\">{html.escape(line)}</p>" for line in environment)]
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -652,11 +672,13 @@ class ReportFiles:
 def write_report(results: Sequence[RunResult], out_dir: str | os.PathLike, baseline: str | None = "std_cot",
                  metric: Metric = "strict", n_boot: int = 2000, boot_seed: int = 0,
                  title: str = "cotdistill: method comparison", n_samples: int = 10, sample_seed: int = 0,
-                 sample_run_seed: int | None = None) -> tuple[Comparison, ReportFiles]:
+                 sample_run_seed: int | None = None,
+                 environments: Sequence[Mapping[str, Any] | None] = ()) -> tuple[Comparison, ReportFiles]:
     """Write comparison.md, comparison.json, accuracy.png and report.html into out_dir (each atomically).
 
     The chosen metric leads; the other extraction rule's table follows, since extraction can move accuracy a lot.
-    The HTML page also shows n_samples questions per split side by side (see sample_outputs).
+    The HTML page also shows n_samples questions per split side by side (see sample_outputs). `environments` are
+    the manifests' recorded environments (environment.describe()), shown at the end.
     """
     results = [r.loaded() for r in results]
     comparisons = [comparison_table(results, baseline, m, n_boot, boot_seed)
@@ -670,10 +692,12 @@ def write_report(results: Sequence[RunResult], out_dir: str | os.PathLike, basel
     for c in comparisons:
         md += [f"## {c.metric} accuracy", "", c.to_markdown(), ""]
     md += [f"## Per task ({metric} accuracy)", "", markdown_table(*main.breakdown_table(), left=2), ""]
+    environment = environment_lines(list(environments))
+    md += ["## Environment", "", *(f"- {line}" for line in environment), ""]
     atomic_write_text(files.markdown, "\n".join(md))
     atomic_write_text(files.json, json.dumps({c.metric: c.to_dict() for c in comparisons}, indent=2) + "\n")
     atomic_write_bytes(files.png, png)
-    atomic_write_text(files.html, render_html(comparisons, png, title, samples))
+    atomic_write_text(files.html, render_html(comparisons, png, title, samples, environment))
     return main, files
 
 
@@ -701,6 +725,7 @@ class Manifest(BaseModel):
     baseline: str | None = "std_cot"
     metric: Metric = "strict"
     title: str = "cotdistill: method comparison"
+    environment: dict[str, Any] | None = None  # environment.describe() of the process that wrote it
 
 
 def _loc(loc: Sequence[str | int]) -> str:
@@ -739,8 +764,12 @@ def load_manifest(path: str | os.PathLike) -> tuple[Manifest, list[RunResult]]:
 
 
 def write_manifest(path: str | os.PathLike, results: Sequence[RunResult], baseline: str | None = "std_cot",
-                   metric: Metric = "strict", title: str = "cotdistill: method comparison") -> None:
-    """Write results.json for runs whose predictions are files, with paths relative to the manifest's folder."""
+                   metric: Metric = "strict", title: str = "cotdistill: method comparison",
+                   environment: dict[str, Any] | None = None) -> None:
+    """Write results.json for runs whose predictions are files, with paths relative to the manifest's folder,
+    and the environment they were made in (default: this process's, environment.describe())."""
+    from .environment import describe
+
     p = Path(path)
     runs = []
     for r in results:
@@ -750,7 +779,8 @@ def write_manifest(path: str | os.PathLike, results: Sequence[RunResult], baseli
         runs.append(ManifestRun(method=r.method, seed=r.seed, split=r.split, predictions=rel,
                                 n_sequences=r.n_sequences, wall_time_s=r.wall_time_s,
                                 selected=dict(r.selected) if isinstance(r.selected, Mapping) else r.selected))
-    manifest = Manifest(runs=runs, baseline=baseline, metric=metric, title=title)
+    manifest = Manifest(runs=runs, baseline=baseline, metric=metric, title=title,
+                        environment=environment if environment is not None else describe())
     atomic_write_text(p, json.dumps(manifest.model_dump(), indent=2, ensure_ascii=False) + "\n")
 
 
@@ -776,6 +806,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 def report_command(args: argparse.Namespace) -> int:
     """Rebuild the report from one or more manifests and print its table."""
     results: list[RunResult] = []
+    environments: list[dict[str, Any] | None] = []
     seen: set[tuple] = set()
     for i, source in enumerate(map(Path, args.sources)):
         path = source / MANIFEST_NAME if source.is_dir() else source
@@ -784,6 +815,7 @@ def report_command(args: argparse.Namespace) -> int:
         loaded, runs = load_manifest(path)
         if i == 0:
             manifest, manifest_path = loaded, path
+        environments.append(loaded.environment)
         for run in runs:  # a run two manifests share (the same baseline, say) counts once
             key = (run.method, run.seed, run.split)
             if key not in seen:
@@ -793,7 +825,8 @@ def report_command(args: argparse.Namespace) -> int:
     comparison, files = write_report(results, out, baseline=args.baseline or manifest.baseline,
                                      metric=args.metric or manifest.metric, n_boot=args.bootstrap,
                                      boot_seed=args.bootstrap_seed, title=manifest.title, n_samples=args.samples,
-                                     sample_seed=args.sample_seed, sample_run_seed=args.sample_run_seed)
+                                     sample_seed=args.sample_seed, sample_run_seed=args.sample_run_seed,
+                                     environments=environments)
     print(comparison.to_markdown())
     print(f"\nreport: {files.html}\n        {files.markdown}\n        {files.png}\n        {files.json}")
     return 0

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .align import KeyTokens, SpanScore, key_token_weights
+from .align import KeyTokens, SpanScore, key_token_weights_many
 from .errors import CotdistillError
 from .lab.core import counterpart_spans
 from .records import DualPair, Example, atomic_write_text, read_jsonl
@@ -65,8 +66,10 @@ class PairView:
                 Side(False, self.pair.rejected.text, k.wrong.target_offsets, k.wrong_key, truth[1]))
 
 
-def view_pair(tokenizer, pair: DualPair) -> PairView:
-    return PairView(pair, key_token_weights(tokenizer, pair.chosen.text, pair.rejected.text), pair_truth_spans(pair))
+def view_pairs(tokenizer, pairs: Sequence[DualPair]) -> list[PairView]:
+    """Each pair with its key tokens (tokenized in one batch) and its ground-truth key spans, if known."""
+    keys = key_token_weights_many(tokenizer, [(p.chosen.text, p.rejected.text) for p in pairs])
+    return [PairView(pair, k, pair_truth_spans(pair)) for pair, k in zip(pairs, keys)]
 
 
 @dataclass
@@ -204,8 +207,7 @@ def show_pairs(args: argparse.Namespace) -> int:
     tasks = _tasks(path, args.examples)
     tallies: dict[str, Tally] = {"all": Tally()}
     shown: list[PairView] = []
-    for pair in pairs:
-        view = view_pair(tokenizer, pair)
+    for pair, view in zip(pairs, view_pairs(tokenizer, pairs)):
         tallies["all"].add(view)
         group = tasks.get(pair.example_id)
         if group:

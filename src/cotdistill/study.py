@@ -526,6 +526,9 @@ def resolve_needs(run: RunFolder, shared: Shared, spec: MethodConfig, seed: int,
     return files
 
 
+VALIDATION = "validation"  # the split label of validation results (study.report_validation): validation.json only
+
+
 def validation_for(shared: Shared, spec: MethodConfig, seed: int) -> Validation | None:
     study = shared.study
     return Validation(shared.examples, study.validation, study.eval, seed, spec) if study.validation else None
@@ -548,10 +551,11 @@ def run_job(shared: Shared, spec: MethodConfig, seed: int | None) -> list[Any]:
     else:
         model_dir, info = init_dir, {"sequences": 0, "seconds": None}
     selected = {"epochs": info["selected"]} if info.get("selected") else None
+    splits = {**shared.splits, **({VALIDATION: "validation"} if study.report_validation else {})}
     return [RunResult(spec.row, seed, label, eval_split_stage(run, model_dir, shared.examples, split, study.eval,
                                                              use_seed, spec),
                       info["sequences"], info["seconds"], selected=selected)
-            for label, split in shared.splits.items()]
+            for label, split in splits.items()]
 
 
 def job_seeds(study: StudyConfig, spec: MethodConfig) -> list[int | None]:
@@ -680,17 +684,28 @@ def prepare(cfg: RunConfig, run: RunFolder) -> Shared:
 def run_study(cfg: RunConfig) -> Any:
     """Every method × seed, shared stages computed once; writes results.json (and timings.json) and report/ in
     the run folder."""
+    from .environment import describe
     from .report import MANIFEST_NAME, RunResult, write_manifest, write_report
 
     study = cfg.study
     assert study is not None
     check_methods(study)
+    if study.report_validation and study.validation is None:
+        raise CotdistillError("study.report_validation needs a validation split: set study.validation")
     run = RunFolder(cfg.run_dir)
     shared = prepare(cfg, run)
     jobs = [(spec, seed) for seed in study.seeds for spec in study.methods if seed in job_seeds(study, spec)]
     jobs += [(spec, None) for spec in study.methods if job_seeds(study, spec) == [None]]
     workers = study.workers or default_workers(len(jobs))
     results: list[RunResult] = [r for job in run_jobs(shared, jobs, workers) for r in job]
+    out = run.root / study.report
+    validation = [replace(r, wall_time_s=None) for r in results if r.split == VALIDATION]
+    if validation:  # kept apart, so no report column and no test-split choice ever reads them
+        from .choose import VALIDATION_MANIFEST
+
+        write_manifest(out / VALIDATION_MANIFEST, validation, baseline=study.baseline,
+                       title="validation accuracy (for choosing; never reported as a result)")
+        results = [r for r in results if r.split != VALIDATION]
     if study.lab is not None:  # the scripted teacher can answer the test questions too: the report's teacher row
         for label, split in shared.splits.items():
             results.append(RunResult("teacher", None, label,
@@ -703,12 +718,14 @@ def run_study(cfg: RunConfig) -> Any:
     else:
         log(f"[teacher] no teacher row: {study.teacher_outputs} has no test_rationales.jsonl (the teacher never "
             "answered the test questions; run `cotdistill teach ... --test-split test` to add them)")
-    out = run.root / study.report
+    with pinned_here():  # the workers' settings (one thread, deterministic kernels), not this process's own
+        environment = describe()  # versions and processor belong to the result: they move the numbers
     # results.json holds only what the same config always yields; wall times vary run to run, so apart
-    write_manifest(out / MANIFEST_NAME, [replace(r, wall_time_s=None) for r in results], baseline=study.baseline)
+    write_manifest(out / MANIFEST_NAME, [replace(r, wall_time_s=None) for r in results], baseline=study.baseline,
+                   environment=environment)
     timings = [{"method": r.method, "seed": r.seed, "train_seconds": r.wall_time_s}
                for r in results if r.wall_time_s is not None and r.split == next(iter(shared.splits))]
     atomic_write_text(out / "timings.json", json.dumps({"workers": workers, "runs": timings}, indent=2) + "\n")
-    comparison, _ = write_report(results, out, baseline=study.baseline)
+    comparison, _ = write_report(results, out, baseline=study.baseline, environments=[environment])
     print(comparison.to_markdown())
     return comparison

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import torch
+import pytest
 
 from cotdistill.lab import generate_examples
+from cotdistill.lab.demo_train import demo_settings, run
 from cotdistill.lab.students import PRESETS, build_student, train_tokenizer
 from cotdistill.lab.teacher import ScriptedTeacher
-from cotdistill.lab.train import IGNORE, TrainConfig, chance_level, encode, evaluate, train
+from cotdistill.methods import REGISTRY, MethodInputs
 
 
 def _lab_texts(family: str, n: int, **knobs: int) -> tuple[list, list]:
@@ -35,28 +36,33 @@ def test_presets() -> None:
     model, tokenizer = build_student("lab-small", [c.text for c in cots])
     params = sum(p.numel() for p in model.parameters())
     assert 2e6 < params < 6e6
-    ids, labels = encode(tokenizer, examples[0], cots[0].text)
-    assert labels[0] == IGNORE and labels[-1] == tokenizer.eos_token_id and len(ids) == len(labels)
-    # the student sees the question but learns only the CoT
-    assert tokenizer.decode([t for t in labels if t != IGNORE], skip_special_tokens=True).strip() == cots[0].text
+    # Std-CoT compiles for the lab's tokenizer: the student sees the question, learns the CoT (exactly, then EOS)
+    stages = REGISTRY["std_cot"].build(MethodInputs(examples=examples, rationales=cots, tokenizer=tokenizer), {})
+    first = stages[0].sequences[0]
+    assert examples[0].question in tokenizer.decode(first.prompt_ids)
+    assert first.target_ids[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(first.target_ids, skip_special_tokens=True).strip() == cots[0].text
 
 
-def test_a_tiny_student_learns_web_of_lies_on_cpu() -> None:
-    torch.set_num_threads(2)
-    examples, cots = _lab_texts("web_of_lies", 2000, people=3)
-    held_out = generate_examples("web_of_lies", 100, seed=1, difficulty={"people": 3}, split="test",
-                                 exclude=[e.question for e in examples])
-    model, tokenizer = build_student("lab-tiny", [e.question for e in examples] + [c.text for c in cots])
-    before, _ = evaluate(model, tokenizer, held_out[:20], max_new_tokens=8)
-    # a step count, not a time budget: a busy machine makes the test slower, never weaker (about 40 s idle)
-    cfg = TrainConfig(max_steps=200, time_budget_s=900, batch_size=32, learning_rate=3e-3, eval_every=10_000,
-                      log_every=20)
-    result = train(model, tokenizer, list(zip(examples, cots)), cfg)
-    accuracy, outputs = evaluate(model, tokenizer, held_out, max_new_tokens=80)
-    losses = [p.loss for p in result.curve]
-    print(f"loss curve {[round(x, 3) for x in losses]}; accuracy {accuracy:.2f} vs chance "
-          f"{chance_level(held_out):.2f}; {result.seconds:.0f}s")
-    assert before == 0.0  # an untrained student does not produce the answer sentence
+@pytest.mark.slow
+def test_a_tiny_student_learns_web_of_lies_on_cpu_through_the_weighted_trainer() -> None:
+    # a step count, not a time budget: a busy machine makes the test slower, never weaker
+    settings = demo_settings(max_steps=200, batch_size=32, learning_rate=3e-3, seed=0, log_every=20)
+    result = run("web_of_lies", "lab-tiny", {"people": 3}, train_n=2000, test_n=100, settings=settings,
+                 minutes=15, eval_every=10_000, probe_n=20)
+    losses = [p.loss for p in result.curve if p.loss is not None]
+    print(f"loss curve {[round(x, 3) for x in losses]}; accuracy {result.accuracy:.2f} vs chance "
+          f"{result.chance:.2f}; {result.seconds:.0f}s")
+    assert result.curve[0].step == 0 and result.curve[0].accuracy == 0.0  # untrained: no answer sentence
+    assert result.steps == 200
     assert losses[-1] < 0.25 * losses[0]
-    assert accuracy >= chance_level(held_out) + 0.25, outputs[:3]
-    assert "Therefore, the answer is" in outputs[0]
+    assert result.accuracy >= result.chance + 0.25, result.outputs[:3]
+    assert "Therefore, the answer is" in result.outputs[0]
+
+
+def test_the_demo_stops_training_when_its_time_budget_is_spent() -> None:
+    settings = demo_settings(max_steps=500, batch_size=8, learning_rate=3e-3, seed=0, log_every=25)
+    result = run("web_of_lies", "lab-tiny", {"people": 3}, train_n=32, test_n=4, settings=settings, minutes=0,
+                 probe_n=0)
+    assert result.steps == 1  # a zero budget is spent by the first step, which the Trainer finishes
+    assert [p.step for p in result.curve] == [0, 1] and result.curve[-1].loss > 0  # the last loss is logged

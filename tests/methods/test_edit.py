@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections import Counter
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from cotdistill.align import key_token_mask
 from cotdistill.errors import CotdistillError
 from cotdistill.methods import REGISTRY
-from cotdistill.methods.encode import encode
+from cotdistill.methods.encode import encode, tokens_in_spans
 from cotdistill.prompting import student_prompt
 from recipe_fixtures import lab_inputs, tokenizer  # noqa: F401  (fixtures)
 
@@ -154,3 +155,103 @@ def test_stage2_sequences_name_their_pair_so_the_trainer_batches_it_whole(lab_in
     stage = _build(lab_inputs, stages=["krsl"])["krsl"]
     assert all(s.group == s.id.rsplit("/", 1)[0] for s in stage.sequences)
     assert set(Counter(s.group for s in stage.sequences).values()) == {2}
+
+
+def _pair_targets(inputs, pair):
+    prompt = student_prompt({e.id: e for e in inputs.examples}[pair.example_id])
+    good, bad = encode(inputs.tokenizer, prompt, pair.chosen.text), encode(inputs.tokenizer, prompt, pair.rejected.text)
+    return good, bad, key_token_mask(good.target_ids, bad.target_ids)
+
+
+def test_gamma_weights_the_correct_cots_non_key_tokens_only(lab_inputs):
+    """Our variant gamma: chosen key tokens keep alpha, every other chosen target token gets gamma, and the wrong
+    CoT's non-key tokens stay at 0 (gamma never reaches the rejected side)."""
+    stage = _build(lab_inputs, stages=["krsl"], alpha=1.0, beta=0.05, gamma=0.1)["krsl"]
+    seqs = {s.id: s for s in stage.sequences}
+    for pair in lab_inputs.pairs:
+        _good, _bad, (key_good, key_bad) = _pair_targets(lab_inputs, pair)
+        assert seqs[f"{pair.id}/chosen"].target_weights == [1.0 if k else 0.1 for k in key_good]
+        assert seqs[f"{pair.id}/rejected"].target_weights == [-0.05 if k else 0.0 for k in key_bad]
+    assert stage.extra["stats"]["gamma"] == 0.1
+    # gamma alone keeps a chosen side that alpha = 0 would have dropped
+    no_alpha = _build(lab_inputs, stages=["krsl"], alpha=0.0, beta=0.0, gamma=0.1)["krsl"]
+    assert {s.id.rsplit("/", 1)[1] for s in no_alpha.sequences} == {"chosen"}
+
+
+def test_first_wrong_step_scope_keeps_minus_beta_only_inside_that_step(lab_inputs):
+    """Our variant negative_scope=first_wrong_step: -beta only on wrong key tokens inside the rejected CoT's
+    first_wrong_step span; key tokens of the later, locally valid steps get 0, where EDIT's scope gives -beta."""
+    scoped = {s.id: s for s in _build(lab_inputs, stages=["krsl"], beta=0.1,
+                                      negative_scope="first_wrong_step")["krsl"].sequences}
+    every = {s.id: s for s in _build(lab_inputs, stages=["krsl"], beta=0.1)["krsl"].sequences}
+    later_tokens_zeroed = 0
+    for pair in lab_inputs.pairs:
+        good, bad, (key_good, key_bad) = _pair_targets(lab_inputs, pair)
+        inside = tokens_in_spans(bad.target_offsets, [pair.rejected.first_wrong_step])
+        expected = [-0.1 if k and i else 0.0 for k, i in zip(key_bad, inside)]
+        rejected = scoped.get(f"{pair.id}/rejected")
+        assert (rejected.target_weights if rejected else [0.0] * len(key_bad)) == expected
+        assert scoped[f"{pair.id}/chosen"].target_weights == every[f"{pair.id}/chosen"].target_weights
+        after = [t for t, (a, _b) in enumerate(bad.target_offsets)
+                 if a >= pair.rejected.first_wrong_step[1] and key_bad[t]]
+        if after:
+            assert all(every[f"{pair.id}/rejected"].target_weights[t] == -0.1 for t in after)
+            assert all(expected[t] == 0.0 for t in after)
+            later_tokens_zeroed += len(after)
+    assert later_tokens_zeroed > 0  # the lab pairs hold wrong CoTs whose later steps differ too
+
+
+def test_first_wrong_step_scope_without_the_span_names_the_pair(lab_inputs):
+    pair = lab_inputs.pairs[0]
+    unknown = pair.model_copy(update={"rejected": pair.rejected.model_copy(update={"first_wrong_step": None})})
+    inputs = dataclasses.replace(lab_inputs, pairs=[unknown, *lab_inputs.pairs[1:]])
+    with pytest.raises(CotdistillError, match=re.escape(f"pair {pair.id!r} has no first_wrong_step")):
+        _build(inputs, stages=["krsl"], negative_scope="first_wrong_step")
+    assert _build(inputs, stages=["krsl"])["krsl"].sequences  # EDIT's scope needs no span
+
+
+def test_stage2_learning_rate_ratio_and_lora_choice(lab_inputs):
+    """stage2.learning_rate_ratio scales stage 1's rate; stage2.lora reaches the trainer as the stage's choice."""
+    stages = _build(lab_inputs, stage1={"learning_rate": 3e-3}, stage2={"learning_rate_ratio": 0.1, "lora": False})
+    assert stages["krsl"].learning_rate == pytest.approx(3e-4)
+    assert stages["krsl"].extra["lora"] is False and "learning_rate_ratio" not in stages["krsl"].extra
+    lora = _build(lab_inputs, stage2={"lora": {"r": 4, "target_modules": ["q_proj"]}})["krsl"].extra["lora"]
+    assert lora == {"r": 4, "target_modules": ["q_proj"]}
+    assert "lora" not in _build(lab_inputs)["krsl"].extra  # default: the run's training settings decide
+
+
+def test_krsl_variant_params_are_validated(lab_inputs):
+    with pytest.raises(CotdistillError, match="'gamma'"):
+        _build(lab_inputs, gamma=-0.1)
+    with pytest.raises(CotdistillError, match="'negative_scope'"):
+        _build(lab_inputs, negative_scope="first_step")
+    with pytest.raises(CotdistillError, match="'stage2'.*not both"):
+        _build(lab_inputs, stage2={"learning_rate": 1e-5, "learning_rate_ratio": 0.1})
+    with pytest.raises(CotdistillError, match="stage2.learning_rate_ratio"):
+        _build(lab_inputs, stage2={"learning_rate_ratio": -1})
+    with pytest.raises(CotdistillError, match="relative to stage1.learning_rate"):
+        _build(lab_inputs, stage1={"epochs": 1}, stage2={"learning_rate_ratio": 0.1})
+    with pytest.raises(CotdistillError, match="stage2.lora"):
+        _build(lab_inputs, stage2={"lora": {"rank": 4}})
+
+
+def test_the_krsl_search_config_covers_each_factor_and_chooses_epochs_on_validation():
+    """configs/lab_krsl_search.yaml: every KRSL row picks its stage-2 epoch (at most 2) on validation, the study
+    records validation results for choosing rows, and the grid spans each factor issue 12 names."""
+    from pathlib import Path
+
+    from cotdistill.config import load_config
+    from cotdistill.methods.edit import EditParams, stage2_learning_rate
+    from cotdistill.methods.params import parse_params
+
+    study = load_config(Path(__file__).parents[2] / "configs" / "lab_krsl_search.yaml").study
+    assert study.report_validation and study.validation is not None
+    rows = {m.row: parse_params(EditParams, m.row, m.params) for m in study.methods}
+    krsl = {row: p for row, p in rows.items() if "krsl" in p.stages}
+    assert all(p.stage2.select_epoch and p.stage2.epochs <= 2 for p in krsl.values())
+    assert len({p.stage1.model_dump_json() for p in rows.values()}) == 1  # one stage 1 for every row
+    assert {round(stage2_learning_rate(p) / p.stage1.learning_rate, 4) for p in krsl.values()} == {0.01, 0.025, 0.1}
+    assert {p.nll_threshold for p in krsl.values()} == {5, 20}
+    assert {p.stage2.lora is False for p in krsl.values()} == {True, False}
+    assert {p.gamma for p in krsl.values()} == {0.0, 0.1}
+    assert {p.negative_scope for p in krsl.values()} == {"all", "first_wrong_step"}

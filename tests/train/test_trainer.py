@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,31 @@ def test_epoch_decay_multiplies_the_learning_rate_once_per_epoch(tmp_path):
                  callbacks=[Rates()])
     # 2 steps per epoch; the rate after step k applies to step k+1
     assert seen == pytest.approx([1e-3, 1e-3 * 0.95, 1e-3 * 0.95, 1e-3 * 0.95 ** 2, 1e-3 * 0.95 ** 2, 1e-3 * 0.95 ** 3])
+
+
+def test_a_stage_may_choose_lora_or_full_fine_tuning_against_the_runs_setting(tmp_path):
+    """Property: a stage's own `lora` choice overrides the run's. Full stage 1 then a LoRA stage 2 changes only
+    the LoRA's target modules in stage 2; a LoRA stage 1 then a full stage 2 folds the adapter in and trains every
+    weight."""
+    lora = LoraConfig(r=4, alpha=8, dropout=0.0, target_modules=["q_proj", "v_proj"])
+    seqs = random_sequences(8, seed=1, negative=False)
+    mlp = lambda m: m.model.layers[0].mlp.up_proj.weight  # noqa: E731  # a weight no LoRA targets
+
+    full_then_lora = TrainSettings(batch_size=4, learning_rate=0.05, max_steps=2, logging_steps=1)
+    stages = [TrainingStage("sft", seqs),
+              TrainingStage("krsl", seqs, merge_lora_before=True, extra={"lora": lora.model_dump()})]
+    out = train_stages(tiny_llama(seed=7), None, stages, full_then_lora, tmp_path / "a")
+    after_sft = AutoModelForCausalLM.from_pretrained(out / "stages" / "00-sft" / "model")
+    final = AutoModelForCausalLM.from_pretrained(out)
+    assert (out / "stages" / "01-krsl" / "adapter" / "adapter_config.json").exists()
+    assert torch.equal(mlp(final), mlp(after_sft)) and not torch.equal(mlp(after_sft), mlp(tiny_llama(seed=7)))
+    q = lambda m: m.model.layers[0].self_attn.q_proj.weight  # noqa: E731
+    assert not torch.allclose(q(final), q(after_sft))
+
+    lora_then_full = replace(full_then_lora, lora=lora)
+    stages = [TrainingStage("sft", seqs), TrainingStage("krsl", seqs, merge_lora_before=True, extra={"lora": False})]
+    out = train_stages(tiny_llama(seed=7), None, stages, lora_then_full, tmp_path / "b")
+    assert (out / "stages" / "00-sft" / "adapter").is_dir() and (out / "stages" / "01-krsl" / "model").is_dir()
+    final = AutoModelForCausalLM.from_pretrained(out)
+    assert not any("lora" in k for k in final.state_dict())
+    assert not torch.equal(mlp(final), mlp(tiny_llama(seed=7)))  # stage 2 trained a weight stage 1's LoRA could not

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..config import LoraConfig
 from ..errors import CotdistillError
 
 
@@ -30,6 +31,9 @@ class StageParams(Params):
     # keep the epoch whose checkpoint scores best on the study's validation split (costs one validation
     # evaluation per epoch), rather than the last one
     select_epoch: bool = False
+    # how this stage trains: None: as the run's training settings say; false: every weight (full fine-tuning,
+    # folding in an earlier stage's LoRA first); true or a LoRA config: a LoRA (true: the run's, else defaults)
+    lora: LoraConfig | bool | None = None
 
     def trainer_extra(self) -> dict[str, Any]:
         """The settings TrainingStage has no field for, for the trainer to read from `extra`.

@@ -252,6 +252,19 @@ def add_lora(model: PreTrainedModel, lora: LoraConfig) -> torch.nn.Module:
                                                 target_modules=lora.target_modules, task_type=task))
 
 
+def stage_lora(stage: TrainingStage, settings: TrainSettings) -> LoraConfig | None:
+    """The LoRA a stage trains, None for full fine-tuning: the stage's own choice (`extra["lora"]`: false, true
+    for the run's LoRA or defaults, or a LoRA config) where a recipe makes one, else the run's."""
+    own = stage.extra.get("lora")
+    if own is None:
+        return settings.lora
+    if own is True:
+        return settings.lora or LoraConfig()
+    if own is False:
+        return None
+    return own if isinstance(own, LoraConfig) else LoraConfig(**own)
+
+
 def merge_lora(model: torch.nn.Module) -> PreTrainedModel:
     """Fold a PEFT LoRA into its base weights and return the plain transformers model (no-op without one)."""
     return model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
@@ -322,7 +335,8 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
         stage_name = f"stages/{index:02d}-{stage.name}"
         stage_dir = out / stage_name
         set_seed(settings.seed)
-        if settings.lora is not None:
+        lora = stage_lora(stage, settings)
+        if lora is not None:
             if stage.merge_lora_before and hasattr(model, "merge_and_unload"):
                 model = merge_lora(model)
                 if is_main and not (stage_dir / "base").exists():
@@ -330,7 +344,10 @@ def train_stages(model_path_or_model: str | Path | PreTrainedModel, tokenizer: A
                     _save(model, None, stage_dir / "base")
                 base_path = f"{stage_name}/base"
             if not hasattr(model, "merge_and_unload"):
-                model = add_lora(model, settings.lora)
+                model = add_lora(model, lora)
+        elif hasattr(model, "merge_and_unload"):  # full fine-tuning after a LoRA stage: train the merged weights
+            model = merge_lora(model)
+            model.requires_grad_(True)  # PEFT froze the base weights
         if settings.packing:
             if encoder_decoder:
                 raise CotdistillError("packing is for decoder-only models; set packing off for an encoder-decoder")
