@@ -35,6 +35,7 @@ def test_config_errors_name_the_file_and_field(tmp_path, text, overrides, messag
     (["data.limt_per_task=3"], "did you mean 'data.limit_per_task'?"),
     (["study.methods=[{name: edit, parms: {}}]"], "did you mean 'study.methods.0.params'?"),
     (["evall.batch_size=4"], "did you mean 'eval'?"),
+    (["Eval=1"], "did you mean 'eval'?"),  # a capitalised unknown key is named too, not mistaken for a union tag
 ])
 def test_a_misspelt_field_gets_the_closest_known_name(overrides, suggestion):
     with pytest.raises(CotdistillError) as info:

@@ -53,6 +53,19 @@ def test_a_folder_without_config_is_refused(tmp_path):
         resolve_model(str(tmp_path))
 
 
+def test_a_gguf_models_tokenizer_loads_without_converting_the_model(smollm2_dir, tmp_path, monkeypatch):
+    """`cotdistill run --dry-run` needs only the tokenizer: with no converted copy cached, it comes straight from
+    the GGUF file (no weights read, nothing written), and it tokenizes as the converted copy's does."""
+    from cotdistill.models import load_tokenizer
+
+    cached = load_tokenizer(str(smollm2_dir))
+    monkeypatch.setenv("COTDISTILL_CACHE", str(tmp_path / "empty-cache"))
+    fresh = load_tokenizer(SMOLLM2_ALIAS)
+    assert not (tmp_path / "empty-cache" / "models").exists()
+    text = "Q: Is 3 + 4 = 7?\nA: Let's think step by step. Therefore, the answer is Yes."
+    assert fresh(text).input_ids == cached(text).input_ids and fresh.pad_token is not None
+
+
 def test_the_smollm2_alias_without_its_wheel_says_the_one_command_to_run(monkeypatch):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

@@ -145,3 +145,90 @@ def test_a_study_on_teach_outputs_gets_a_teacher_row_from_the_teachers_test_answ
     predictions = [json.loads(line) for line in teacher_rows.read_text().splitlines()]
     assert len(predictions) == 24  # limit_per_task applies to the test split too, after the split
     assert "| teacher |" in second.stdout
+
+
+def test_zero_shot_row_evaluates_the_untrained_student_once_seedless_when_it_is_pretrained(tmp_path):
+    """A pretrained student has the same weights under every seed and greedy decoding is deterministic, so the
+    zero-shot row runs once, without a seed, and trains nothing; a from-scratch preset gets one run per seed."""
+    from cotdistill.config import MethodConfig, StudyConfig
+    from cotdistill.lab.generate import generate_examples
+    from cotdistill.lab.students import build_student
+    from cotdistill.study import job_seeds
+
+    texts = [e.question for e in generate_examples("web_of_lies", 20, 0, {"people": 3})]
+    pretrained = tmp_path / "pretrained"
+    build_student("lab-tiny", texts, 0, save_to=pretrained)
+    zero = MethodConfig(name="zero_shot")
+    assert job_seeds(StudyConfig(student=str(pretrained), seeds=[0, 1]), zero) == [None]
+    assert job_seeds(StudyConfig(student="lab-tiny", seeds=[0, 1]), zero) == [0, 1]
+    assert job_seeds(StudyConfig(student=str(pretrained), seeds=[0, 1]), MethodConfig(name="std_cot")) == [0, 1]
+
+    study = _tiny_study(tmp_path / "run", [{"name": "zero_shot"}])
+    study["study"].update(student=str(pretrained), seeds=[0, 1], baseline="zero_shot")
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(study))
+    result = run_cli("run", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads((tmp_path / "run" / "report" / "results.json").read_text())
+    assert {(r["method"], r.get("seed"), r["split"]) for r in manifest["runs"] if r["method"] == "zero_shot"} == \
+        {("zero_shot", None, "IND"), ("zero_shot", None, "OOD")}
+    assert not list((tmp_path / "run" / "stages").glob("train-*"))  # nothing was trained
+    assert "| zero_shot |" in result.stdout
+
+
+def test_a_method_may_run_a_subset_of_the_study_seeds_and_no_other(tmp_path):
+    from cotdistill.config import MethodConfig, StudyConfig
+    from cotdistill.study import check_methods, job_seeds
+
+    study = StudyConfig(seeds=[0, 1, 2], methods=[MethodConfig(name="std_cot"), MethodConfig(name="coped", seeds=[2, 0])])
+    assert [job_seeds(study, m) for m in study.methods] == [[0, 1, 2], [0, 2]]  # in the study's order
+    check_methods(study)
+    with pytest.raises(CotdistillError, match="must be among study.seeds"):
+        check_methods(study.model_copy(update={"methods": [MethodConfig(name="coped", seeds=[5])]}))
+
+
+def _dry_run(config: Path, cwd: Path, *overrides: str):
+    result = run_cli("run", str(config), *overrides, "--dry-run", cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not (cwd / "runs").exists()  # a plan writes nothing: no run folder, no stage
+    return result.stdout
+
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+
+def test_dry_run_plans_the_cpu_bbh_study_and_its_cost_without_training(shared_data, tmp_path):
+    out = _dry_run(CONFIGS / "bbh_study_cpu.yaml", tmp_path)
+    # EDIT's Table 1 columns, with the question counts the config asks for (4 tasks x 8; 8 per OOD benchmark)
+    assert "Report columns: IND (32), OOD BB-sub (8), OOD AGIEval (8), OOD ARC-E (8)" in out
+    assert "STAND-INS" in out  # the teacher folder is not there yet: the plan says what it assumed
+    for row in ["| zero_shot | – | (no training) |", "| std_cot | 0, 1, 2 | sft |", "| edit | 0, 1, 2 | krsl |",
+                "| edit_stage1_only | 0 | sft |", "| coped | 0 |", "| morsd | 0 |", "| combined | 0 | krsl |",
+                "| answer_only | 0 |"]:
+        assert row in out, row
+    hours = float(out.split("Time on CPU: about ")[1].split(" h")[0])
+    assert 1.0 < hours <= 2.0  # the config is sized to its 2-hour budget by the same arithmetic
+
+
+def test_dry_run_reads_an_existing_teacher_folder(shared_data, tmp_path):
+    teach = tmp_path / "teach"
+    release = shared_data / "bbh" / "codex-cot" / "navigate_few_shot_template_0-255000.json"
+    assert run_cli("import", str(release), "--model", "code-davinci-002", "--run-dir", str(teach)).returncode == 0
+    out = _dry_run(CONFIGS / "bbh_study_cpu.yaml", tmp_path, f"study.teacher_outputs={teach}",
+                   "data.subtasks=[navigate]", "study.methods=[{name: std_cot}]")
+    from cotdistill.data.bbh import load_bbh
+    from cotdistill.records import Rationale, read_jsonl
+
+    train = {e.id for e in load_bbh(["navigate"]) if e.split == "train"}
+    first8 = sorted(train, key=lambda i: int(i.rsplit("/", 1)[1]))[:8]
+    right = [r for r in read_jsonl(teach / "rationales.jsonl", Rationale) if r.example_id in first8 and r.correct]
+    assert f"Teacher outputs: {teach} (read): 8 teacher" in out
+    assert f"| std_cot | 0, 1, 2 | sft | {len(right)} |" in out  # Std-CoT trains on the correct Codex CoTs
+
+
+@pytest.mark.slow
+def test_dry_run_plans_the_full_scale_bbh_study(shared_data, tmp_path):
+    out = _dry_run(CONFIGS / "bbh_study.yaml", tmp_path)
+    assert "Questions per split: ood/AGIEval 2,546, ood/ARC-E 2,376, ood/BB-sub 4,542, test 1,302, train 4,688, " \
+           "validation 521" in out  # all 27 tasks, full test sets
+    assert "Time on GPU: about" in out and "| combined | 0, 1, 2 | krsl |" in out

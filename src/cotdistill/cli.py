@@ -39,9 +39,16 @@ def _eval_command(args: argparse.Namespace) -> None:
 
 def _run_command(args: argparse.Namespace) -> None:
     from .config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    if args.dry_run:
+        from .plan import plan_study
+
+        print(plan_study(cfg))
+        return
     from .pipeline import run_pipeline
 
-    run_pipeline(load_config(args.config, args.overrides))
+    run_pipeline(cfg)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a whole config: cotdistill run CONFIG.yaml key=value ...")
     p.add_argument("config", help="YAML config (see configs/)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. eval.batch_size=8")
+    p.add_argument("--dry-run", action="store_true", help="a study's plan and cost estimate (stages, methods x "
+                                                           "seeds, questions, sequences, tokens, time); trains nothing")
     p.set_defaults(func=_run_command)
 
     # Stage commands that live with their module: (name, module, help); each module has add_<name>_arguments

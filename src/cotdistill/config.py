@@ -110,6 +110,7 @@ class MethodConfig(Section):
     name: str = Field(min_length=1)
     label: str | None = None  # the row name in the report; defaults to `name` (tells apart two `edit` ablations)
     params: dict[str, Any] = Field(default_factory=dict)
+    seeds: list[int] | None = None  # a subset of study.seeds for this method (a costly one runs fewer); None: all
 
     @property
     def row(self) -> str:
@@ -212,7 +213,7 @@ def parse_section(model: type[S], data: Any, source: str) -> S:
         return model.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
-        loc = _field_path(model, first["loc"])
+        loc = _field_path(model, first["loc"]) or tuple(first["loc"])  # an unknown capitalised top-level key
         field = ".".join(str(p) for p in loc)
         hint = ""
         if first["type"] == "extra_forbidden":

@@ -92,7 +92,18 @@ def _load_model(target: str, gguf: str | None, name: str, dtype: torch.dtype):
 
 
 def load_tokenizer(name: str, gguf_file: str | None = None):
+    """The model's tokenizer; a GGUF model not converted yet gives it straight from its file (no weights read)."""
+    target, gguf = resolve_model(name, gguf_file)
+    if gguf is not None and not (_hf_copy_dir(target, gguf) / "config.json").exists():
+        return _load_tokenizer(target, gguf, name)
     return _load_tokenizer(str(hf_copy_of(name, gguf_file)), None, name)
+
+
+def _hf_copy_dir(target: str, gguf: str) -> Path:
+    """Where the converted copy of a GGUF file lives in the cache (named by the file and its size)."""
+    source = Path(target) / gguf
+    key = hashlib.sha256(f"{source.resolve()}:{source.stat().st_size}".encode()).hexdigest()[:12]
+    return cache_dir() / "models" / f"{source.stem}-{key}"
 
 
 def load_student(cfg: StudentConfig):
@@ -150,9 +161,7 @@ def hf_copy_of(name: str, gguf_file: str | None = None) -> Path:
     target, gguf = resolve_model(name, gguf_file)
     if gguf is None:
         return Path(target)
-    source = Path(target) / gguf
-    key = hashlib.sha256(f"{source.resolve()}:{source.stat().st_size}".encode()).hexdigest()[:12]
-    out = cache_dir() / "models" / f"{source.stem}-{key}"
+    out = _hf_copy_dir(target, gguf)
     if (out / "config.json").exists():
         return out
     import shutil

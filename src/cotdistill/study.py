@@ -65,45 +65,60 @@ def validation_stage(run: RunFolder, examples_file: Path, validation: Validation
 
     def work(folder: Path) -> None:
         examples = read_jsonl(examples_file, Example)
-        if any(e.split == "validation" for e in examples):  # the lab generated fresh validation questions
-            write_jsonl(folder / "examples.jsonl", examples)
+        carved = with_validation_split(examples, validation)
+        write_jsonl(folder / "examples.jsonl", carved)
+        if carved == examples:  # the lab generated fresh validation questions
             log("[validation] the examples bring their own validation split; nothing carved from training")
-            return
-        by_task: dict[str, list[str]] = defaultdict(list)
-        for e in examples:
-            if e.split == "train":
-                by_task[e.task].append(e.id)
-        held: set[str] = set()
-        for task, ids in sorted(by_task.items()):
-            n = round(validation.fraction * len(ids))
-            n = min(n, validation.max_per_task) if validation.max_per_task is not None else n
-            held.update(random.Random(f"{validation.seed}/{task}").sample(ids, n))
-        write_jsonl(folder / "examples.jsonl",
-                    [e.model_copy(update={"split": "validation"}) if e.id in held else e for e in examples])
-        log(f"[validation] {len(held)} training questions set aside for validation")
+        else:
+            log(f"[validation] {sum(e.split == 'validation' for e in carved)} training questions set aside for "
+                "validation")
 
     params = {"examples": file_digest(examples_file), "validation": validation.model_dump()}
     return run.stage("validation", params, work) / "examples.jsonl"
 
 
+def with_validation_split(examples: list[Example], validation: ValidationConfig) -> list[Example]:
+    """The examples with a seeded share of each task's training questions relabelled "validation"; unchanged
+    when they already hold a validation split."""
+    if any(e.split == "validation" for e in examples):
+        return examples
+    by_task: dict[str, list[str]] = defaultdict(list)
+    for e in examples:
+        if e.split == "train":
+            by_task[e.task].append(e.id)
+    held: set[str] = set()
+    for task, ids in sorted(by_task.items()):
+        n = round(validation.fraction * len(ids))
+        n = min(n, validation.max_per_task) if validation.max_per_task is not None else n
+        held.update(random.Random(f"{validation.seed}/{task}").sample(ids, n))
+    return [e.model_copy(update={"split": "validation"}) if e.id in held else e for e in examples]
+
+
 def lab_teacher_stage(run: RunFolder, teacher: LabTeacher, examples_file: Path) -> Path:
     """The scripted teacher's CoTs for the training questions, graded, and EDIT's dual pairs from them; the
     pairs' rectified and corrupted CoTs are rationales too (after the teacher's own)."""
-    from .lab.cli import _dual_pairs
-    from .lab.teacher import ScriptedTeacher
 
     def work(folder: Path) -> None:
         train = [e for e in read_jsonl(examples_file, Example) if e.split == "train"]
-        scripted = ScriptedTeacher.from_config(teacher)
-        rationales = [r for rs in scripted.solve(train, n=teacher.samples) for r in rs]
-        pairs = _dual_pairs(scripted, train, rationales)
-        write_jsonl(folder / "rationales.jsonl", with_pair_sides(rationales, pairs))
+        rationales, pairs = lab_teacher_outputs(teacher, train)
+        write_jsonl(folder / "rationales.jsonl", rationales)
         write_jsonl(folder / "pairs.jsonl", pairs)
-        wrong = sum(not r.correct for r in rationales)
-        log(f"[teacher] {len(rationales)} CoTs ({wrong} wrong, {wrong / max(1, len(rationales)):.0%}), "
-            f"{len(pairs)} dual pairs")
+        own = [r for r in rationales if r.origin == "teacher"]
+        wrong = sum(not r.correct for r in own)
+        log(f"[teacher] {len(own)} CoTs ({wrong} wrong, {wrong / max(1, len(own)):.0%}), {len(pairs)} dual pairs")
 
     return run.stage("lab_teacher", {"teacher": teacher.model_dump(), "examples": file_digest(examples_file)}, work)
+
+
+def lab_teacher_outputs(teacher: LabTeacher, train: list[Example]) -> tuple[list[Rationale], list[DualPair]]:
+    """The scripted teacher's graded CoTs (then the pairs' rectified and corrupted ones) and the dual pairs."""
+    from .lab.cli import _dual_pairs
+    from .lab.teacher import ScriptedTeacher
+
+    scripted = ScriptedTeacher.from_config(teacher)
+    rationales = [r for rs in scripted.solve(train, n=teacher.samples) for r in rs]
+    pairs = _dual_pairs(scripted, train, rationales)
+    return with_pair_sides(rationales, pairs), pairs
 
 
 def student_init_stage(run: RunFolder, student: str, seed: int, texts_from: list[Path]) -> Path:
@@ -183,9 +198,10 @@ def student_rationales_stage(run: RunFolder, model_dir: Path, examples_file: Pat
     return run.stage("student_rationales", params, work) / "rationales.jsonl"
 
 
-def selection_stage(run: RunFolder, scorer_dir: Path, examples_file: Path, rationales_file: Path,
+def selection_stage(run: RunFolder, scorer_dir: Path, examples_file: Path, rationales_files: list[Path],
                     selection: dict[str, Any]) -> Path:
-    """MoRSD's selection: accuracy, diversity, then Rationale Difficulty measured by `scorer_dir`'s student."""
+    """MoRSD's selection: accuracy, diversity, then Rationale Difficulty measured by `scorer_dir`'s student, over
+    the rationales of `rationales_files` (the teacher's; and the student's samples where `origins` names them)."""
     from .select import SelectionConfig, select_rationales
 
     config = SelectionConfig.from_params(selection)
@@ -194,14 +210,15 @@ def selection_stage(run: RunFolder, scorer_dir: Path, examples_file: Path, ratio
         model, tokenizer = _load(scorer_dir)
         model.eval()
         examples = [e for e in read_jsonl(examples_file, Example) if e.split == "train"]
-        candidates = training_only(read_jsonl(rationales_file, Rationale), examples)
+        candidates = training_only([r for f in rationales_files for r in read_jsonl(f, Rationale)], examples)
         result = select_rationales(model, tokenizer, examples, candidates, config)
         write_jsonl(folder / "selected.jsonl", result.kept)
         result.write_table(folder / "scores.jsonl")
         log(f"[selection] kept {len(result.kept)} of {len(result.table)} rationales")
 
+    digests = [file_digest(f) for f in rationales_files]
     params = {"scorer": _model_key(run, scorer_dir), "examples": file_digest(examples_file),
-              "rationales": file_digest(rationales_file), "selection": config.model_dump()}
+              "rationales": digests[0] if len(digests) == 1 else digests, "selection": config.model_dump()}
     return run.stage("selection", params, work) / "selected.jsonl"
 
 
@@ -430,27 +447,33 @@ OOD_SPLIT = "ood/"  # + the benchmark's column name: the split of each OOD bench
 def data_examples_stage(run: RunFolder, data: DataConfig, ood_data: DataConfig | list[DataConfig] | None) -> Path:
     """Examples from the run's data section (every split) and, from each `ood_data` benchmark, its questions
     with split "ood/<column>": the section's `label`, else the benchmark's name (BB-sub, AGIEval, ARC-E, ...)."""
-    from .data import benchmark_label, benchmark_of, load_examples
-
-    ood = ood_data if isinstance(ood_data, list) else [ood_data] if ood_data else []
 
     def work(folder: Path) -> None:
-        examples = load_examples(data.model_copy(update={"split": None}))
-        for section in ood:
-            examples += [e.model_copy(update={"split": OOD_SPLIT + (section.label or benchmark_label(benchmark_of(e)))})
-                         for e in load_examples(section)]
-        write_jsonl(folder / "examples.jsonl", examples)
+        write_jsonl(folder / "examples.jsonl", study_examples(data, ood_data))
 
+    ood = ood_data if isinstance(ood_data, list) else [ood_data] if ood_data else []
     params = {"data": data.model_dump(), "ood": [d.model_dump() for d in ood] if isinstance(ood_data, list)
               else ood_data.model_dump() if ood_data else None}
     return run.stage("examples", params, work) / "examples.jsonl"
 
 
-def ood_splits(examples_file: Path) -> dict[str, str]:
-    """Report column ("OOD <benchmark>") -> examples split, for every OOD benchmark in the examples file."""
+def study_examples(data: DataConfig, ood_data: DataConfig | list[DataConfig] | None) -> list[Example]:
+    """Every split of `data`, then each `ood_data` benchmark's questions with split "ood/<column>"."""
+    from .data import benchmark_label, benchmark_of, load_examples
+
+    examples = load_examples(data.model_copy(update={"split": None}))
+    for section in ood_data if isinstance(ood_data, list) else [ood_data] if ood_data else []:
+        examples += [e.model_copy(update={"split": OOD_SPLIT + (section.label or benchmark_label(benchmark_of(e)))})
+                     for e in load_examples(section)]
+    return examples
+
+
+def ood_splits(examples_file: Path | list[Example]) -> dict[str, str]:
+    """Report column ("OOD <benchmark>") -> examples split, for every OOD benchmark in the examples (or file)."""
     from .report import OOD_PREFIX
 
-    found = dict.fromkeys(e.split for e in read_jsonl(examples_file, Example) if e.split.startswith(OOD_SPLIT))
+    examples = read_jsonl(examples_file, Example) if isinstance(examples_file, Path) else examples_file
+    found = dict.fromkeys(e.split for e in examples if e.split.startswith(OOD_SPLIT))
     return {OOD_PREFIX + split[len(OOD_SPLIT):]: split for split in found}
 
 
@@ -498,7 +521,8 @@ def resolve_needs(run: RunFolder, shared: Shared, spec: MethodConfig, seed: int,
     if "selection" in needs:
         selection = dict(spec.params.get("selection") or {})
         scorer = warm_student() if selection.get("scorer") == "warm" else init_dir
-        files["selection"] = selection_stage(run, scorer, shared.examples, shared.rationales, selection)
+        candidates = [shared.rationales, *([files["student_rationales"]] if "student_rationales" in files else [])]
+        files["selection"] = selection_stage(run, scorer, shared.examples, candidates, selection)
     return files
 
 
@@ -510,21 +534,39 @@ def validation_for(shared: Shared, spec: MethodConfig, seed: int) -> Validation 
     return Validation(shared.examples, study.validation, study.eval, seed, spec) if study.validation else None
 
 
-def run_job(shared: Shared, spec: MethodConfig, seed: int) -> list[Any]:
-    """Train one method with one seed (its needs first) and evaluate it on every split: its RunResults."""
+def run_job(shared: Shared, spec: MethodConfig, seed: int | None) -> list[Any]:
+    """Train one method with one seed (its needs first) and evaluate it on every split: its RunResults. A method
+    that does not train (zero_shot) evaluates the seed's initial student; seed None: a seedless row (job_seeds)."""
+    from .methods import REGISTRY
     from .report import RunResult
 
     study = shared.study
     run = RunFolder(shared.run_dir)
-    init_dir = student_init_stage(run, study.student, seed, [shared.examples, shared.rationales])
-    files = resolve_needs(run, shared, spec, seed, init_dir)
-    model_dir, info = train_stage(run, spec, seed, init_dir, files, study.train, validation_for(shared, spec, seed))
+    use_seed = study.seeds[0] if seed is None else seed  # a seedless row's student and greedy decoding ignore it
+    init_dir = student_init_stage(run, study.student, use_seed, [shared.examples, shared.rationales])
+    if REGISTRY[spec.name].trains:
+        files = resolve_needs(run, shared, spec, use_seed, init_dir)
+        model_dir, info = train_stage(run, spec, use_seed, init_dir, files, study.train,
+                                      validation_for(shared, spec, use_seed))
+    else:
+        model_dir, info = init_dir, {"sequences": 0, "seconds": None}
     selected = {"epochs": info["selected"]} if info.get("selected") else None
     splits = {**shared.splits, **({VALIDATION: "validation"} if study.report_validation else {})}
     return [RunResult(spec.row, seed, label, eval_split_stage(run, model_dir, shared.examples, split, study.eval,
-                                                             seed, spec),
+                                                             use_seed, spec),
                       info["sequences"], info["seconds"], selected=selected)
             for label, split in splits.items()]
+
+
+def job_seeds(study: StudyConfig, spec: MethodConfig) -> list[int | None]:
+    """The seeds a method runs with: the study's (or the method's own `seeds`, a subset), except that a method
+    that does not train on a pretrained student (the same weights for every seed) runs once, seedless."""
+    from .lab.students import SCRATCH_PRESETS
+    from .methods import REGISTRY
+
+    if REGISTRY[spec.name].trains or study.student in SCRATCH_PRESETS:
+        return list(study.seeds) if spec.seeds is None else [s for s in study.seeds if s in spec.seeds]
+    return [None]
 
 
 # ---- workers ---------------------------------------------------------------------------------------------------
@@ -577,7 +619,7 @@ def pinned_here() -> Iterator[None]:
                 os.environ[key] = value
 
 
-def run_jobs(shared: Shared, jobs: list[tuple[MethodConfig, int]], workers: int) -> list[list[Any]]:
+def run_jobs(shared: Shared, jobs: list[tuple[MethodConfig, int | None]], workers: int) -> list[list[Any]]:
     """Every job's RunResults, in job order; `workers` > 1 runs them in that many spawned worker processes."""
     if workers <= 1:
         with pinned_here():
@@ -610,6 +652,8 @@ def check_methods(study: StudyConfig) -> None:
         if spec.name not in REGISTRY:
             raise CotdistillError(f"unknown method {spec.name!r}; known: {', '.join(sorted(REGISTRY))}")
         REGISTRY[spec.name].needs_for(spec.params)
+        if spec.seeds is not None and not set(spec.seeds) <= set(study.seeds):
+            raise CotdistillError(f"method {spec.row!r}: seeds {spec.seeds} must be among study.seeds {study.seeds}")
 
 
 def prepare(cfg: RunConfig, run: RunFolder) -> Shared:
@@ -650,7 +694,8 @@ def run_study(cfg: RunConfig) -> Any:
         raise CotdistillError("study.report_validation needs a validation split: set study.validation")
     run = RunFolder(cfg.run_dir)
     shared = prepare(cfg, run)
-    jobs = [(spec, seed) for seed in study.seeds for spec in study.methods]
+    jobs = [(spec, seed) for seed in study.seeds for spec in study.methods if seed in job_seeds(study, spec)]
+    jobs += [(spec, None) for spec in study.methods if job_seeds(study, spec) == [None]]
     workers = study.workers or default_workers(len(jobs))
     results: list[RunResult] = [r for job in run_jobs(shared, jobs, workers) for r in job]
     out = run.root / study.report

@@ -32,3 +32,19 @@ def test_morsd_trains_std_cot_on_the_selection() -> None:
         REGISTRY["morsd"].build(inputs, {"selected_ids": ["missing"]})
     with pytest.raises(CotdistillError, match="top_kk"):
         REGISTRY["morsd"].build(inputs, {"top_kk": 1})
+
+
+def test_morsd_with_student_candidates_needs_the_student_samples_and_trains_on_what_the_selection_kept() -> None:
+    """One teacher CoT per question (Codex on BBH) leaves nothing to select among: `origins: [teacher, student]`
+    makes the study sample the Std-CoT student and hand those samples to the selection too."""
+    assert REGISTRY["morsd"].needs_for({}) == ("rationales", "selection")
+    assert REGISTRY["morsd"].needs_for({"selection": {"origins": ["teacher", "student"]}}) == \
+        ("rationales", "student_rationales", "selection")
+    examples = generate_examples("web_of_lies", 2, seed=3, difficulty={"people": 3})
+    teacher = [per[0] for per in ScriptedTeacher().solve(examples)]
+    student = [r.model_copy(update={"id": r.id + "#student", "origin": "student"}) for r in teacher]
+    tokenizer = train_tokenizer([e.question for e in examples] + [r.text for r in teacher], 400)
+    inputs = MethodInputs(examples=examples, rationales=teacher, student_rationales=student,
+                          selected=[teacher[0], student[1]], tokenizer=tokenizer)
+    (stage,) = REGISTRY["morsd"].build(inputs, {})  # the study passes no `selection` params to the recipe
+    assert [s.id for s in stage.sequences] == [f"morsd/{teacher[0].id}", f"morsd/{student[1].id}"]

@@ -115,3 +115,38 @@ def test_teach_continues_from_imported_cots_with_a_live_teacher(tmp_path):
     pairs = read_jsonl(run_dir / "pairs.jsonl", DualPair)
     assert Counter(p.kind for p in pairs) == {"negative": wrong, "positive": len(examples) - wrong}
     assert all(p.rejected.model == "imported-teacher" for p in pairs if p.kind == "negative")
+
+
+def test_import_with_test_split_writes_codex_test_answers_for_the_teacher_row(shared_data, tmp_path):
+    from cotdistill.config import DataConfig
+    from cotdistill.data import load_examples
+    from cotdistill.pipeline import RunFolder
+    from cotdistill.records import write_jsonl
+    from cotdistill.study import teacher_answers_stage
+
+    run_dir = tmp_path / "teach"
+    release = shared_data / "bbh" / "codex-cot" / "navigate_few_shot_template_0-255000.json"
+    result = run_cli("import", str(release), "--model", "code-davinci-002", "--run-dir", str(run_dir),
+                     "--test-split", "test")
+    assert result.returncode == 0, result.stderr
+    test = [e for e in load_bbh(["navigate"]) if e.split == "test"]
+    answers = read_jsonl(run_dir / "test_rationales.jsonl", Rationale)
+    assert [r.example_id for r in answers] == [e.id for e in test]  # every test question, once, in order
+    # the test CoTs never reach the training layout
+    assert not {r.example_id for r in read_jsonl(run_dir / "rationales.jsonl", Rationale)} & {e.id for e in test}
+    right = sum(bool(r.correct) for r in answers)
+    assert f"{len(answers):,} test questions, {right:,} correct" in result.stdout
+    # a study scores them as the teacher row: the same accuracy as the import's own grading
+    examples_file = tmp_path / "examples.jsonl"
+    write_jsonl(examples_file, load_examples(DataConfig(source="bbh", subtasks=["navigate"], split=None)))
+    rows = [json.loads(line) for line in
+            teacher_answers_stage(RunFolder(tmp_path / "run"), run_dir / "test_rationales.jsonl", examples_file,
+                                  "test").read_text().splitlines()]
+    assert len(rows) == len(test) and sum(r["strict_correct"] for r in rows) == right
+
+
+def test_import_refuses_a_test_split_equal_to_the_training_split(shared_data, tmp_path):
+    release = shared_data / "bbh" / "codex-cot" / "navigate_few_shot_template_0-255000.json"
+    result = run_cli("import", str(release), "--model", "m", "--run-dir", str(tmp_path / "t"), "--test-split", "train")
+    assert result.returncode == 2 and "apart from the training split" in result.stderr
+    assert not (tmp_path / "t").exists()

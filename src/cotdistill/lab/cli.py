@@ -114,7 +114,7 @@ def _dual_pairs(teacher: ScriptedTeacher, examples: list[Example], rationales: l
     pairs = [DualPair(id=f"{fixed.id}~pair", example_id=w.example_id, chosen=fixed, rejected=w, kind="negative")
              for (_, w), fixed in zip(wrong, teacher.rectify(wrong))]
     pairs += [DualPair(id=f"{bad.id}~pair", example_id=r.example_id, chosen=r, rejected=bad, kind="positive")
-              for (_, r), bad in zip(right, teacher.corrupt(right))]
+              for (_, r), bad in zip(right, teacher.corrupt(right)) if not bad.correct]  # uncorruptible: unpaired
     return pairs
 
 

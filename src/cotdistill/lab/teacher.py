@@ -117,7 +117,9 @@ class ScriptedTeacher:
                 attempt: int = 0, demonstrations: Sequence = ()) -> list[Rationale]:
         """For each correct rationale, the same path with one mistake and a wrong answer.
 
-        It needs no demonstrations and never fails, so `attempt` and `demonstrations` change nothing.
+        It needs no demonstrations, so `attempt` and `demonstrations` change nothing. Where no single mistake
+        changes the answer, the rationale comes back unchanged (still correct): a teach stage counts the item
+        as failed, and the lab's pairing leaves it unpaired.
 
         The mistake is of `error_type` where the question allows it (a walk without turns cannot take a turn
         wrongly), else of another type of the family; the record's `error_type` says which.
@@ -130,8 +132,10 @@ class ScriptedTeacher:
             if error_type:  # the chosen type first; another one only where this question cannot carry it
                 types = [error_type] + [t for t in types if t != error_type]
             found = self._find_fault(trace, types, rng, change_answer=True, site_weights=None)
-            if found is None:
-                raise CotdistillError(f"cannot corrupt {right.id}: no step of this question can carry a mistake")
+            if found is None:  # e.g. a real BBH walk that ends far from home: no one slip brings it back
+                out.append(right.model_copy(update={"id": f"{right.id}+corrupted", "origin": "corrupted",
+                                                    "parent": right.id, "key_spans": []}))
+                continue
             fault, worked = found
             rendered = render(worked, trace.style)
             clean = render(trace.clean, trace.style)

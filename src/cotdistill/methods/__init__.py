@@ -3,7 +3,7 @@
 from .base import REGISTRY, Method, MethodInputs, Need, TrainingStage, recipe_params, register
 
 # Importing a recipe module registers it; every recipe is listed here so REGISTRY is full after one import.
-from . import answer_only, combined, coped, dpo, edit, morsd, mt_cot, scott, std_cot, step_by_step  # noqa: E402,F401
+from . import answer_only, combined, coped, dpo, edit, morsd, mt_cot, scott, std_cot, step_by_step, zero_shot  # noqa: E402,F401
 from .common import eval_prompt  # noqa: E402
 from .teacher_row import teacher_accuracy  # noqa: E402
 

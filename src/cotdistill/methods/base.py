@@ -73,6 +73,7 @@ class Method:
     build: Callable[[MethodInputs, dict[str, Any]], list[TrainingStage]]
     needs: tuple[Need, ...] | Callable[[dict[str, Any]], tuple[Need, ...]] = ("rationales",)
     summary: str = ""
+    trains: bool = True  # False: the study evaluates the initial student as it is (zero_shot)
 
     def needs_for(self, params: dict[str, Any]) -> tuple[Need, ...]:
         needs = self.needs(params) if callable(self.needs) else self.needs

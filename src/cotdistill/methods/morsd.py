@@ -3,7 +3,9 @@
 Rationale Difficulty needs the student, so the recipe declares the "selection" need: the study runs
 `select.select_rationales` as its own stage (configured by params["selection"]) and hands the kept rationales in
 as `MethodInputs.selected`; without a selection (a recipe test) every rationale is a candidate.
-`params["selected_ids"]`, when given, narrows them to the ids a saved score table marked kept. Each kept rationale becomes question -> rationale + answer, exactly
+`params["selected_ids"]`, when given, narrows them to the ids a saved score table marked kept. With "student" in
+the selection's `origins`, the student's own samples are candidates beside the teacher's CoTs (a teacher that
+wrote one CoT per question leaves MoRSD nothing to choose among otherwise). Each kept rationale becomes question -> rationale + answer, exactly
 as Std-CoT trains, with the closing answer sentence labelled as the answer segment.
 """
 
@@ -14,19 +16,20 @@ from typing import Any
 from ..errors import CotdistillError
 from ..prompting import student_prompt
 from ..records import Rationale
-from .base import Method, MethodInputs, TrainingStage, register
+from .base import Method, MethodInputs, Need, TrainingStage, register
 from .coped import answer_segments
 from .encode import encode, weighted_sequence
 
 
 def morsd_rationales(inputs: MethodInputs, params: dict[str, Any]) -> list[Rationale]:
-    """The rationales to train on: the selection's (all inputs without one), restricted to the selection's
-    origins (the teacher's own CoTs by default), or those whose id is in params["selected_ids"]."""
+    """The rationales to train on: the selection's (without one, the inputs of the selection's origins, the
+    teacher's own CoTs by default), or those whose id is in params["selected_ids"]."""
     from ..select import SelectionConfig
 
-    origins = SelectionConfig.from_params(params.get("selection", {})).origins
-    pool = inputs.selected if inputs.selected is not None else inputs.rationales
-    candidates = [r for r in pool if r.origin in origins]
+    origins = SelectionConfig.from_params(params.get("selection") or {}).origins
+    # a selection already kept only its origins' candidates (the study hands the recipe no `selection` params)
+    candidates = list(inputs.selected) if inputs.selected is not None else \
+        [r for r in inputs.rationales if r.origin in origins]
     selected = params.get("selected_ids")
     if selected is None:
         return candidates
@@ -59,9 +62,18 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
     return [TrainingStage(name="morsd", sequences=sequences, extra={"kept": len(sequences)})]
 
 
+def needs(params: dict[str, Any]) -> tuple[Need, ...]:
+    """The selection over the teacher's CoTs; with "student" among its `origins`, over the samples of the seed's
+    Std-CoT student too (`student_samples` per question at `student_temperature`, as for CoPeD)."""
+    from ..select import SelectionConfig
+
+    origins = SelectionConfig.from_params(params.get("selection") or {}).origins
+    return ("rationales", *(("student_rationales",) if "student" in origins else ()), "selection")
+
+
 METHOD = register(Method(
     name="morsd",
     build=build,
-    needs=("rationales", "selection"),
+    needs=needs,
     summary="MoRSD: Std-CoT on teacher rationales kept by accuracy, diversity and student-measured difficulty",
 ))

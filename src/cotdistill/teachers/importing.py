@@ -12,7 +12,8 @@ Two inputs are read:
 
 Every rationale is graded with the strict rule and written where `cotdistill teach` writes: the import in
 `imported/teacher.jsonl` (every matched rationale), and for the chosen split the teach folder's grade stage,
-`rationales.jsonl` and `teach_report.json`. `teach --stages rectify,corrupt,pair` in the same folder then
+`rationales.jsonl` and `teach_report.json`; with `--test-split test`, the test questions' CoTs also go to
+`test_rationales.jsonl`, the teacher's own answers that give a study its teacher row. `teach --stages rectify,corrupt,pair` in the same folder then
 continues from the imported CoTs with a live teacher (run_teach uses `imported/teacher.jsonl` whenever
 `generate` is not among the asked stages). A malformed line stops the import with its file, line and field
 before anything is written; an unmatched one does too, unless `--skip-unmatched` lists it in
@@ -29,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CotdistillError, RecordError
-from ..records import Example, Rationale, iter_jsonl, write_jsonl
-from .stages import IMPORTED, TeachSettings, grade_rationale, run_teach
+from ..records import Example, Rationale, iter_jsonl, read_jsonl, write_jsonl
+from .stages import IMPORTED, TEST_ANSWERS, TeachSettings, grade_rationale, run_teach
 
 _QUESTION_START = "\n\nQ: "
 _ANSWER_START = "\nA:"
@@ -169,9 +170,14 @@ def correct_table(graded: list[Rationale], examples: dict[str, Example]) -> str:
 
 def import_teacher_outputs(run_dir: str | Path, paths: list[Path], examples: list[Example], model: str, *,
                            fields: dict[str, str] | None = None, skip_unmatched: bool = False,
-                           split: str | None = "train") -> tuple[list[Rationale], Imported]:
+                           split: str | None = "train", test_split: str | None = None) -> tuple[list[Rationale], Imported]:
     """Read, match and grade the rationales, then write them into the teach folder `run_dir` (see the module
-    docstring). Returns the graded rationales and what was read; nothing is written if reading fails."""
+    docstring). With `test_split`, the first rationale of each question of that split also goes to
+    `test_rationales.jsonl`: the teacher's own answers, a study's teacher row (as `teach --test-split` writes).
+    Returns the graded rationales and what was read; nothing is written if reading fails."""
+    if test_split is not None and (split is None or test_split == split):
+        raise CotdistillError(f"--test-split {test_split}: the teacher's test answers need a split apart from the "
+                              f"training split ({split or 'all'})")
     imported = read_teacher_files(paths, examples, model, fields, skip_unmatched)
     by_id = {e.id: e for e in examples}
     graded = [grade_rationale(r, by_id[r.example_id]) for r in imported.rationales]
@@ -182,6 +188,10 @@ def import_teacher_outputs(run_dir: str | Path, paths: list[Path], examples: lis
     # never train a student, so they stay in imported/teacher.jsonl.
     kept = [e for e in examples if split is None or e.split == split]
     run_teach(run_dir, kept, None, TeachSettings(extraction="strict"), stages=("grade",))
+    if test_split is not None:
+        held_out = {e.id for e in examples if e.split == test_split}
+        answers = [r for r in graded if r.example_id in held_out and r.sample_index == 0]
+        write_jsonl(Path(run_dir) / TEST_ANSWERS, answers)
     return graded, imported
 
 
@@ -194,6 +204,8 @@ def add_import_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-path", help="data.path for --data (a BBH folder, or your .jsonl with --data file)")
     p.add_argument("--split", default="train",
                    help="split written to the teach folder (default train; 'all' for every split)")
+    p.add_argument("--test-split", help="also write this split's CoTs (e.g. test) as the teacher's own answers, "
+                                        "test_rationales.jsonl: a study's teacher row; they never train a student")
     p.add_argument("--field", action="append", default=[], metavar="OURS=THEIRS",
                    help="JSONL column names: id, question, task, rationale (repeatable)")
     p.add_argument("--skip-unmatched", action="store_true", help="skip lines that match no example, and list them")
@@ -212,10 +224,16 @@ def import_command(args: argparse.Namespace) -> None:
     examples = load_examples(DataConfig(source=args.data, path=args.data_path, split=None))
     split = None if args.split == "all" else args.split
     graded, imported = import_teacher_outputs(args.run_dir, [Path(p) for p in args.inputs], examples, args.model,
-                                              fields=fields, skip_unmatched=args.skip_unmatched, split=split)
+                                              fields=fields, skip_unmatched=args.skip_unmatched, split=split,
+                                              test_split=args.test_split)
     print(correct_table(graded, {e.id: e for e in examples}))
     right = sum(bool(r.correct) for r in graded)
     print(f"\n{right:,} of {len(graded):,} imported rationales graded correct (strict rule)")
     if imported.skipped:
         print(f"skipped {len(imported.skipped)} unmatched lines, listed in {Path(args.run_dir) / IMPORTED.parent / 'skipped.jsonl'}")
     print(f"wrote {Path(args.run_dir) / IMPORTED} and the teach folder {args.run_dir} (split {args.split})")
+    if args.test_split:
+        answers = read_jsonl(Path(args.run_dir) / TEST_ANSWERS, Rationale)
+        right = sum(bool(r.correct) for r in answers)
+        print(f"wrote {Path(args.run_dir) / TEST_ANSWERS}: the teacher's answers to {len(answers):,} {args.test_split} "
+              f"questions, {right:,} correct ({100 * right / max(1, len(answers)):.2f}%)")

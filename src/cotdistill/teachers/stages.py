@@ -33,6 +33,7 @@ from .base import Demonstration, Teacher
 
 STAGES = ("generate", "grade", "rectify", "corrupt", "pair")
 IMPORTED = Path("imported") / "teacher.jsonl"  # `cotdistill import` writes here; it stands in for generate
+TEST_ANSWERS = "test_rationales.jsonl"  # the teacher's answers to held-out questions: a study's teacher row
 Extraction = Literal["strict", "flexible"]
 
 
@@ -419,7 +420,7 @@ def run_teach(run_dir: str | Path, examples: Sequence[Example], teacher: Teacher
         write_jsonl(test_file, test_examples)
         answer = step("answer", {**base, "examples": file_digest(test_file), "extraction": s.extraction},
                       lambda f: answer_stage(teacher, test_examples, f, extraction=s.extraction, chunk_size=s.chunk_size))
-        latest["test_rationales.jsonl"] = answer / "answers.jsonl"
+        latest[TEST_ANSWERS] = answer / "answers.jsonl"
     for name, source in latest.items():
         atomic_write_text(Path(run_dir) / name, source.read_text(encoding="utf-8"))
     return _summary(run_dir, reports)
