@@ -27,27 +27,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from cotdistill.data.bbh import LABELS, answer_format
 from cotdistill.grading import grade
-from cotdistill.records import AnswerFormat, Example
+from cotdistill.records import Example
+from cotdistill.teachers.importing import question_of_release_input
 
 OUTPUTS_SUFFIX = "_few_shot_template_0-255000.json"
 METRICS_SUFFIX = "_few_shot_template_0-255000_eval_metrics.jsonl"
 
-# How each BBH task's answer is written; choice tasks take their options from the question itself.
-LABEL_TASKS: dict[str, list[str]] = {
-    "boolean_expressions": ["True", "False"],
-    "causal_judgement": ["Yes", "No"],
-    "formal_fallacies": ["valid", "invalid"],
-    "navigate": ["Yes", "No"],
-    "sports_understanding": ["yes", "no"],
-    "web_of_lies": ["Yes", "No"],
-}
-NUMBER_TASKS = {"multistep_arithmetic_two", "object_counting"}
-TEXT_TASKS = {"dyck_languages", "word_sorting"}
-
-# Each output's `input` is the task's 3-shot prompt and then the question, each as "Q: ...\nA: Let's think ...".
-_LAST_QUESTION = "\n\nQ: "
-_COT_CUE = re.compile(r"\s*A: Let's think step by step\.\s*$")
+# Choice tasks take their options from the question itself (lines "(A) ..."); other formats come from the loader.
 _OPTION_LINE = re.compile(r"^\([A-Z]\) (.*)$", re.MULTILINE)
 
 # lm-evaluation-harness, bbh/cot_fewshot (template v4.0): generation stops at the first of these strings.
@@ -66,24 +54,11 @@ def default_dir() -> Path | None:
     return None
 
 
-def answer_format(task: str) -> AnswerFormat:
-    if task in LABEL_TASKS:
-        return "label"
-    if task in NUMBER_TASKS:
-        return "number"
-    return "text" if task in TEXT_TASKS else "choice"
-
-
-def question_of(prompt: str) -> str:
-    """The question an output answers: the prompt's last "Q: ..." without the few-shot exemplars and the cue."""
-    return _COT_CUE.sub("", prompt.rsplit(_LAST_QUESTION, 1)[-1])
-
-
 def example_for(task: str, index: int, prompt: str, target: str) -> Example:
     """The Example our grader needs: the file's target as gold, the task's format, its options or labels."""
-    question = question_of(prompt)
+    question = question_of_release_input(prompt) or prompt
     fmt = answer_format(task)
-    choices = LABEL_TASKS.get(task, []) if fmt == "label" else _OPTION_LINE.findall(question) if fmt == "choice" else []
+    choices = LABELS.get(task, []) if fmt == "label" else _OPTION_LINE.findall(question) if fmt == "choice" else []
     return Example(id=f"{task}/{index}", task=task, question=question, answer=target, answer_format=fmt,
                    choices=choices)
 
