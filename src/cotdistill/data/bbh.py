@@ -30,7 +30,6 @@ Broken items of the release, all kept so the counts stay the official ones:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import sys
@@ -41,7 +40,7 @@ from pathlib import Path
 from ..errors import CotdistillError
 from ..paths import cache_dir
 from ..records import Example
-from .common import check_tasks, letter, local_folder, parse_options, train_indices
+from .common import check_tasks, letter, local_folder, parse_options, read_json_list, train_indices
 
 RELEASE_REPO = "suzgunmirac/BIG-Bench-Hard"
 RELEASE_COMMIT = "9ee07bd481feebf959a6b59d61ea57bdcf30964d"
@@ -184,13 +183,7 @@ def _rows_from_folder(folder: Path, task: str) -> tuple[str, list[dict]]:
     path = folder / f"{task}.json"
     if not path.is_file():
         raise CotdistillError(f"BBH task file '{path}' is missing")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise CotdistillError(f"{path}: cannot read BBH task file: {e}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
-        raise CotdistillError(f"{path}: field 'examples': missing (expected the release's {{\"examples\": [...]}})")
-    return str(path), data["examples"]
+    return str(path), read_json_list(path, "examples", "BBH task file", 'the release\'s {"examples": [...]}')
 
 
 def _rows_from_hub(name: str, task: str) -> tuple[str, list[dict]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -16,6 +17,18 @@ TRAIN_SHARE = 0.8  # EDIT splits every BBH task train:test = 4:1
 
 # One option per line, "(A) text" (BBH, ARC) or "(A)text" (AGIEval); ARC also numbers some options "(1)".
 _OPTION_LINE = re.compile(r"^\(([A-Z]|[1-9])\)\s?(.*)$")
+
+
+def read_json_list(path: Path, field: str, what: str, expected: str) -> list:
+    """The list under `field` of a JSON file, or a CotdistillError naming the file, and the field when it is
+    missing or not a list (`what` names the file's kind, `expected` its layout)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise CotdistillError(f"{path}: cannot read {what}: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get(field), list):
+        raise CotdistillError(f"{path}: field '{field}': missing (expected {expected})")
+    return data[field]
 
 
 def data_root() -> Path | None:

@@ -23,12 +23,12 @@ before anything is written; an unmatched one does too, unless `--skip-unmatched`
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..data.common import read_json_list
 from ..errors import CotdistillError, RecordError
 from ..records import Example, Rationale, iter_jsonl, read_jsonl, write_jsonl
 from .stages import IMPORTED, TEST_ANSWERS, TeachSettings, grade_rationale, run_teach
@@ -76,15 +76,10 @@ def _task_of_release_file(path: Path, tasks: Iterable[str]) -> str | None:
 
 def read_release_outputs(path: Path, matcher: _Matcher, model: str, out: Imported, skip_unmatched: bool) -> None:
     """One BBH release outputs file: each output's question matched to the official example, in order."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise CotdistillError(f"{path}: cannot read teacher outputs: {e}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("outputs"), list):
-        raise CotdistillError(f"{path}: field 'outputs': missing (expected {{\"outputs\": [{{\"input\", \"prediction\"}}]}})")
+    outputs = read_json_list(path, "outputs", "teacher outputs", '{"outputs": [{"input", "prediction"}]}')
     task = _task_of_release_file(path, {e.task for e in matcher.by_id.values()})
     used: Counter[str] = Counter()
-    for index, row in enumerate(data["outputs"]):
+    for index, row in enumerate(outputs):
         where = f"{path}: outputs[{index}]"
         for name in ("input", "prediction"):
             if not isinstance(row, dict) or not isinstance(row.get(name), str):
