@@ -206,6 +206,9 @@ def test_dry_run_plans_the_cpu_bbh_study_and_its_cost_without_training(shared_da
                 "| edit_stage1_only | 0 | sft |", "| coped | 0 |", "| morsd | 0 |", "| combined | 0 | krsl |",
                 "| answer_only | 0 |"]:
         assert row in out, row
+    # 11 row x seed trainings; edit_stage1_only's SFT is edit's seed-0 SFT, trained once and not counted twice
+    # (3 std_cot + 3 x 2 edit + answer_only + coped + morsd + 2 combined)
+    assert "Trainings: 11 (methods x seeds, shared stages once) in 14 training parts" in out
     hours = float(out.split("Time on CPU: about ")[1].split(" h")[0])
     assert 1.0 < hours <= 2.0  # the config is sized to its 2-hour budget by the same arithmetic
 

@@ -116,7 +116,7 @@ def test_results_do_not_depend_on_the_thread_count_or_an_interruption(tmp_path):
     killed = tmp_path / "killed"
     process, _ = _start(killed, "2")
     deadline = time.monotonic() + 600
-    while not any(killed.glob("stages/train-*/run/part*/stages/*/checkpoints/checkpoint-*/trainer_state.json")):
+    while not any(killed.glob("stages/train-part-*/*/stages/*/checkpoints/checkpoint-*/trainer_state.json")):
         assert process.poll() is None, "the study ended before any checkpoint was written"
         assert time.monotonic() < deadline
         time.sleep(0.2)
@@ -125,3 +125,36 @@ def test_results_do_not_depend_on_the_thread_count_or_an_interruption(tmp_path):
     assert not (killed / "report" / "results.json").exists()
     _run(killed, "2")
     assert _results(killed) == reference
+
+
+def test_rows_that_share_a_first_stage_train_it_once(tmp_path):
+    """EDIT, its stage-1 row and a stage-2 variant start from the same SFT stage (same sequences, schedule, seed and
+    initial student): it is trained once and each row continues from it; each row still reports what its whole
+    training cost, and a rerun finds every part done."""
+    from cotdistill.config import RunConfig
+    from cotdistill.study import run_study
+
+    stage1 = {"epochs": 2}
+    methods = [{"name": "edit", "params": {"stage1": stage1, "stage2": {"epochs": 1}}},
+               {"name": "edit", "label": "edit_stage1_only", "params": {"stages": ["sft"], "stage1": stage1}},
+               {"name": "edit", "label": "edit_gamma", "params": {"stage1": stage1, "stage2": {"epochs": 1},
+                                                                  "gamma": 0.1}}]
+    cfg = _tiny_config(tmp_path / "run")
+    cfg["study"].update(methods=methods, validation=None, workers=1, baseline="edit")
+    run_study(RunConfig(**cfg))
+    stages = tmp_path / "run" / "stages"
+    parts = {p.resolve(): json.loads((p / "_done.json").read_text())["params"] for p in stages.glob("train-part-*")}
+    [sft] = [p for p, params in parts.items() if not params["from"].startswith("stages/train-part-")]
+    krsl = [p for p in parts if p != sft]
+    assert len(krsl) == 2 and {parts[p]["from"] for p in krsl} == {f"stages/{sft.name}/model"}
+    seconds = {p: json.loads((p / "part.json").read_text())["seconds"] for p in parts}
+    rows = [json.loads((f / "train.json").read_text()) | {"folder": f} for f in stages.glob("train-edit-*")]
+    assert len(rows) == 3
+    for info in rows:
+        model = (info["folder"] / info["model"]).resolve()
+        assert model.parent == (sft if len(info["stages"]) == 1 else model.parent) and model.parent in parts
+        assert info["seconds"] == pytest.approx(seconds[sft] + (seconds[model.parent] if model.parent != sft else 0))
+    assert sorted(len(info["stages"]) for info in rows) == [1, 2, 2]
+    before = {p: (p / "part.json").stat().st_mtime_ns for p in parts}
+    run_study(RunConfig(**cfg))
+    assert {p: (p / "part.json").stat().st_mtime_ns for p in parts} == before

@@ -136,8 +136,10 @@ def plan_study(cfg: RunConfig) -> str:
     from .lab.generate import evaluation_splits, lab_examples
     from .lab.students import SCRATCH_PRESETS
     from .methods import REGISTRY, MethodInputs, recipe_params
-    from .study import (check_methods, default_workers, job_seeds, ood_splits, study_examples, training_only,
-                        with_validation_split)
+    from .config import LoraConfig
+    from .runfolder import fingerprint
+    from .study import (check_methods, default_workers, job_seeds, ood_splits, stage_fingerprint, study_examples,
+                        training_parts, training_only, with_validation_split)
     from .train.trainer import TrainSettings
 
     study = cfg.study
@@ -167,7 +169,8 @@ def plan_study(cfg: RunConfig) -> str:
     rationales, pairs = training_only(rationales, sample), training_only(pairs, sample)
     student_samples = [r.model_copy(update={"id": r.id + "#student", "origin": "student"})
                        for r in rationales if r.origin == "teacher"]
-    settings = TrainSettings(**{k: v for k, v in study.train.items() if k != "lora"})
+    lora = study.train.get("lora")
+    settings = TrainSettings(**{**study.train, "lora": LoraConfig(**lora) if isinstance(lora, dict) else lora})
     gen = study.eval.max_new_tokens * study.eval.self_consistency
 
     lines = [f"# Plan: {cfg.run_dir}", "",
@@ -202,12 +205,19 @@ def plan_study(cfg: RunConfig) -> str:
         key = ("train", spec.name, json.dumps(recipe_params(spec.params), sort_keys=True, default=str), seed)
         if key in jobs:  # a shared stage (the warm Std-CoT student is the std_cot row's training)
             return
-        job = jobs[key] = Job()
-        for stage in stages_of(spec):
-            epochs = stage.epochs if stage.epochs is not None else settings.epochs
-            job.train_tokens += round(tokens(stage) * epochs)
-            if stage.extra.get("select_epoch") and study.validation is not None:
-                job.generate_tokens += math.ceil(epochs) * min(study.validation.max_eval, by_split["validation"]) * gen
+        jobs[key] = Job()
+        chain = "init"
+        for part in training_parts(stages_of(spec), settings):
+            chain = fingerprint([chain, [stage_fingerprint(stage) for stage in part]])
+            if ("part", chain, seed) in jobs:  # another row's part, trained once (study.run_stages)
+                continue
+            job = jobs[("part", chain, seed)] = Job()
+            for stage in part:
+                epochs = stage.epochs if stage.epochs is not None else settings.epochs
+                job.train_tokens += round(tokens(stage) * epochs)
+                if stage.extra.get("select_epoch") and study.validation is not None:
+                    job.generate_tokens += (math.ceil(epochs) * min(study.validation.max_eval, by_split["validation"])
+                                            * gen)
 
     for spec in study.methods:
         seeds = job_seeds(study, spec)
@@ -242,7 +252,9 @@ def plan_study(cfg: RunConfig) -> str:
     trainings = sum(1 for k in jobs if k[0] == "train")
     workers = study.workers or default_workers(trainings)
     totals = {k: sum(getattr(j, k) for j in jobs.values()) for k in ("train_tokens", "generate_tokens", "score_tokens")}
-    lines += ["", f"Trainings: {trainings} (methods x seeds, shared stages once); evaluations: "
+    parts = sum(1 for k in jobs if k[0] == "part")
+    lines += ["", f"Trainings: {trainings} (methods x seeds, shared stages once) in {parts} training parts (rows that "
+              f"begin alike share their first parts); evaluations: "
               f"{sum(1 for k in jobs if k[0] == 'eval')}, each on {sum(by_split[s] for s in splits.values()):,} "
               f"questions", "",
               f"Cost: {totals['train_tokens']:,} training tokens (epochs included), at most "

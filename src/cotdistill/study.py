@@ -16,12 +16,15 @@ A validation split, carved (seeded, per task) from the training questions and ne
 choice made from results is made (a stage's `select_epoch`); the test splits are only ever reported.
 
 Each method × seed training runs in a single-thread worker process with deterministic algorithms, several at
-once (one per core by default); stages they share are computed once (the run folder's per-stage lock). Nothing
+once (one per core by default); stages they share are computed once (the run folder's per-stage lock), and so are
+training parts: rows whose recipes begin with the same stage (EDIT and its stage-1 row, a stage-2 search) train
+it once and continue from its saved model (run_stages). Nothing
 in results.json depends on timing, thread count or the run folder's location: wall times go to timings.json.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -37,7 +40,7 @@ from .config import (DataConfig, EvalConfig, LabData, LabTeacher, LoraConfig, Me
                      ValidationConfig)
 from .errors import CotdistillError
 from .records import DualPair, Example, Rationale, atomic_write_text, read_jsonl, with_pair_sides, write_jsonl
-from .runfolder import RunFolder, file_digest, log
+from .runfolder import RunFolder, file_digest, fingerprint, log
 
 
 # ---- shared stages ------------------------------------------------------------------------------------------
@@ -232,16 +235,30 @@ class Validation:
     seed: int
     spec: MethodConfig
 
-    def scorer(self, tokenizer: Any) -> Callable[[Any, Path], float]:
-        """score(model, folder) -> strict validation accuracy; predictions go to `folder` (resumable)."""
-        from .evaluate import evaluate
-        from .methods import eval_prompt
-
+    def questions(self) -> list[Example]:
         examples = [e for e in read_jsonl(self.examples_file, Example) if e.split == "validation"]
         examples = examples[:self.config.max_eval]
         if not examples:
             raise CotdistillError(f"method {self.spec.row!r}: select_epoch needs validation questions; "
                                   "study.validation leaves none")
+        return examples
+
+    def prompt(self, example: Example, tokenizer: Any) -> str:
+        from .methods import eval_prompt
+
+        return eval_prompt(self.spec.name, example, self.eval.prompt_style, tokenizer, self.spec.params)
+
+    def identity(self, tokenizer: Any) -> dict[str, Any]:
+        """What the scores depend on: the questions as prompted, their golds, decoding and seed (not the row's
+        name, so rows that prompt alike share a selection)."""
+        asked = [(self.prompt(e, tokenizer), e.model_dump_json()) for e in self.questions()]
+        return {"questions": fingerprint(asked), "eval": self.eval.model_dump(), "seed": self.seed}
+
+    def scorer(self, tokenizer: Any) -> Callable[[Any, Path], float]:
+        """score(model, folder) -> strict validation accuracy; predictions go to `folder` (resumable)."""
+        from .evaluate import evaluate
+
+        examples = self.questions()
 
         def score(model: Any, folder: Path) -> float:
             if (folder / "metrics.json").exists():
@@ -249,8 +266,7 @@ class Validation:
             else:
                 model.eval()
                 metrics = evaluate(model, tokenizer, examples, self.eval, folder, seed=self.seed,
-                                   prompt_of=lambda e: eval_prompt(self.spec.name, e, self.eval.prompt_style,
-                                                                   tokenizer, self.spec.params))
+                                   prompt_of=lambda e: self.prompt(e, tokenizer))
             right = sum(b["strict"] * b["n"] for b in metrics["benchmarks"].values())
             return right / sum(b["n"] for b in metrics["benchmarks"].values())
 
@@ -283,69 +299,132 @@ def train_stage(run: RunFolder, spec: MethodConfig, seed: int, init_dir: Path, i
                               selected=records("selection", Rationale) if "selection" in inputs_files else None,
                               tokenizer=tokenizer)
         stages = REGISTRY[spec.name].build(inputs, recipe_params(spec.params))
-        started = time.perf_counter()
         settings = {**train, "seed": seed}
         if isinstance(settings.get("lora"), dict):
             settings["lora"] = LoraConfig(**settings["lora"])
         score = validation.scorer(tokenizer) if validation else None
-        final, selected = run_stages(init_dir, tokenizer, stages, TrainSettings(**settings), folder / "run", score)
-        info = {"model": str(final.relative_to(folder)), "sequences": sum(len(s.sequences) for s in stages),
-                "seconds": time.perf_counter() - started, "selected": selected,
+
+        def part_folder(start: Path, part: list[Any], work_part: Callable[[Path], None]) -> Path:
+            selects = any(_alone(stage) and stage.extra.get("select_epoch") for stage in part)
+            key = {"from": _model_key(run, start), "stages": [stage_fingerprint(stage) for stage in part],
+                   "train": train, "seed": seed,
+                   "validation": validation.identity(tokenizer) if selects and validation else None}
+            return run.stage("train-part", key, work_part)
+
+        final, selected, seconds = run_stages(init_dir, tokenizer, stages, TrainSettings(**settings), folder / "run",
+                                              score, part_folder)
+        # the model lives in a shared part's folder: named relative to this one, so the run folder can move
+        info = {"model": os.path.relpath(final, folder), "sequences": sum(len(s.sequences) for s in stages),
+                "seconds": seconds, "selected": selected,
                 "stages": [{"name": s.name, "sequences": len(s.sequences)} for s in stages]}
         atomic_write_text(folder / "train.json", json.dumps(info, indent=2))
 
     folder = run.stage(f"train-{spec.name}", params, work)
     info = json.loads((folder / "train.json").read_text())
-    return folder / info["model"], info
+    return Path(os.path.normpath(folder / info["model"])), info
+
+
+def stage_fingerprint(stage: Any) -> str:
+    """A hash of everything a TrainingStage trains with: its schedule, its extras and every sequence."""
+    digest = hashlib.sha256()
+    for sequence in stage.sequences:
+        digest.update(sequence.model_dump_json().encode())
+        digest.update(b"\n")
+    fields = {k: v for k, v in vars(stage).items() if k != "sequences"}
+    return fingerprint({**fields, "sequences": digest.hexdigest()})
+
+
+PartCache = Callable[[Path, list[Any], Callable[[Path], None]], Path]
 
 
 def run_stages(init_dir: Path, tokenizer: Any, stages: list[Any], settings: Any, out: Path,
-               score: Callable[[Any, Path], float] | None = None) -> tuple[Path, list[dict[str, Any]]]:
-    """Weighted-trainer stages in runs, with a DPO stage (TRL's trainer) where a recipe asks for one and a stage
+               score: Callable[[Any, Path], float] | None = None,
+               cache: PartCache | None = None) -> tuple[Path, list[dict[str, Any]], float]:
+    """Weighted-trainer stages in parts, with a DPO stage (TRL's trainer) where a recipe asks for one and a stage
     of its own where a recipe asks to select its epoch (`select_epoch`, scored by `score` on validation); each
-    run starts from the model the previous one left. Returns the final model folder and the epochs selected."""
+    part starts from the model the previous one left, in its folder's `model`.
+
+    `cache(from_dir, part_stages, work)` gives a part's folder, running `work(folder)` unless it is done: the
+    study's run folder, keyed by what the part trains from and on, so rows that share a first stage (EDIT and
+    its stage-1 row; a stage-2 search) train it once. A part ends where the next stage can start from saved
+    weights (training_parts): the saved model is the merged one it would have started from in memory. Without a
+    cache, parts go to out/part0, out/part1...
+    Returns the final model folder, the epochs selected, and the seconds the parts took when they were trained
+    (a part found done counts what it cost then, so a row's time does not depend on which row ran first)."""
+    current, selected, seconds = init_dir, [], 0.0
+    for n, part in enumerate(training_parts(stages, settings)):
+        def work(folder: Path, part: list[Any] = part, start: Path = current) -> None:
+            began = time.perf_counter()
+            record = _train_part(start, tokenizer, part, settings, folder, score)
+            atomic_write_text(folder / "part.json", json.dumps({"seconds": time.perf_counter() - began,
+                                                                 "selected": record}, indent=2))
+
+        if cache is not None:
+            folder = cache(current, part, work)
+        else:
+            folder = out / f"part{n}"
+            if not (folder / "part.json").exists():
+                work(folder)
+        info = json.loads((folder / "part.json").read_text())
+        current, seconds = folder / "model", seconds + info["seconds"]
+        if info["selected"]:
+            selected.append(info["selected"])
+    return current, selected, seconds
+
+
+def training_parts(stages: list[Any], settings: Any) -> list[list[Any]]:
+    """The stages grouped into parts that each start from a saved model: a stage joins the part before it only
+    where it goes on training that part's LoRA adapter (which lives in memory, not in the saved merged model);
+    a DPO or select_epoch stage is always a part of its own."""
+    from .train.trainer import stage_lora
+
+    parts: list[list[Any]] = []
+    for stage in stages:
+        before = parts[-1][-1] if parts else None
+        continues_adapter = (before is not None and not _alone(before) and not _alone(stage)
+                             and stage_lora(before, settings) is not None and stage_lora(stage, settings) is not None
+                             and not stage.merge_lora_before)
+        if continues_adapter:
+            parts[-1].append(stage)
+        else:
+            parts.append([stage])
+    return parts
+
+
+def _alone(stage: Any) -> bool:
+    return stage.extra.get("trainer") == "dpo" or bool(stage.extra.get("select_epoch"))
+
+
+def _train_part(start: Path, tokenizer: Any, part: list[Any], settings: Any, folder: Path,
+                score: Callable[[Any, Path], float] | None) -> dict[str, Any] | None:
+    """Train one part from `start` into folder/model; the epoch selection's record where it selects one."""
     from .methods.dpo import DPOSettings, train_dpo
     from .train.trainer import train_stages
 
-    current, pending, part, selected = init_dir, [], 0, []
-    for stage in [*stages, None]:
-        alone = stage is not None and (stage.extra.get("trainer") == "dpo" or stage.extra.get("select_epoch"))
-        if stage is not None and not alone:
-            pending.append(stage)
-            continue
-        if pending:
-            current = train_stages(str(current), tokenizer, pending, settings, out / f"part{part}")
-            pending, part = [], part + 1
-        if stage is None:
-            break
-        if stage.extra.get("trainer") == "dpo":
-            target = out / f"part{part}-dpo"
-            if not (target / "config.json").exists():
-                dpo = DPOSettings(beta=stage.extra["beta"], seed=settings.seed, **stage.extra["settings"])
-                train_dpo(str(current), tokenizer, stage.extra["rows"], dpo, target)
-            current = target
-        else:
-            if score is None:
-                raise CotdistillError(f"stage {stage.name!r} asks for select_epoch, which needs study.validation")
-            target = out / f"part{part}"
-            per_epoch = replace(settings, training_args={**settings.training_args, "save_strategy": "epoch",
-                                                         "save_total_limit": None})
-            train_stages(str(current), tokenizer, [stage], per_epoch, target)
-            current, record = select_epoch(target, stage.name, Path(current), tokenizer, score)
-            selected.append(record)
-        part += 1
-    return Path(current), selected
+    stage = part[0]
+    if not _alone(stage):
+        train_stages(str(start), tokenizer, part, settings, folder / "model")
+        return None
+    if stage.extra.get("trainer") == "dpo":
+        dpo = DPOSettings(beta=stage.extra["beta"], seed=settings.seed, **stage.extra["settings"])
+        train_dpo(str(start), tokenizer, stage.extra["rows"], dpo, folder / "model")
+        return None
+    if score is None:
+        raise CotdistillError(f"stage {stage.name!r} asks for select_epoch, which needs study.validation")
+    per_epoch = replace(settings, training_args={**settings.training_args, "save_strategy": "epoch",
+                                                 "save_total_limit": None})
+    train_stages(str(start), tokenizer, [stage], per_epoch, folder / "epochs")
+    return select_epoch(folder / "epochs", stage.name, start, tokenizer, score, folder / "model")
 
 
 def select_epoch(part_dir: Path, stage_name: str, base_dir: Path, tokenizer: Any,
-                 score: Callable[[Any, Path], float]) -> tuple[Path, dict[str, Any]]:
-    """The epoch checkpoint of a trained stage that scores best on validation (the earliest of equals), saved
-    with the tokenizer as a model folder beside `part_dir`; and a record of every candidate's score."""
+                 score: Callable[[Any, Path], float], chosen: Path) -> dict[str, Any]:
+    """Save the epoch checkpoint of a trained stage that scores best on validation (the earliest of equals) with
+    the tokenizer as the model folder `chosen`; return a record of every candidate's score."""
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-    chosen = part_dir.with_name(part_dir.name + "-selected")
     if (chosen / "selection.json").exists():
-        return chosen, json.loads((chosen / "selection.json").read_text())
+        return json.loads((chosen / "selection.json").read_text())
     checkpoints = sorted((part_dir / "stages").glob(f"*-{stage_name}/checkpoints/{PREFIX_CHECKPOINT_DIR}-*"),
                          key=lambda p: int(p.name.rsplit("-", 1)[1]))
     if not checkpoints:
@@ -367,7 +446,7 @@ def select_epoch(part_dir: Path, stage_name: str, base_dir: Path, tokenizer: Any
 
         shutil.rmtree(chosen)
     os.replace(staging, chosen)
-    return chosen, record
+    return record
 
 
 def _checkpoint_model(checkpoint: Path, base_dir: Path) -> Any:

@@ -105,7 +105,7 @@ def test_dpo_settings_from_params_reach_trls_config(tmp_path):
               "dpo": {"learning_rate": 1e-5, "scheduler": "cosine", "warmup_ratio": 0.3, "epochs": 2,
                       "batch_size": 16, "max_length": 128}}
     stages = REGISTRY["dpo"].build(MethodInputs(examples=D.EXAMPLES, pairs=D.PAIRS, tokenizer=tok), params)
-    final, _ = run_stages(tmp_path / "start", tok, stages, TrainSettings(seed=3), tmp_path / "out")
+    final, _, _ = run_stages(tmp_path / "start", tok, stages, TrainSettings(seed=3), tmp_path / "out")
     args = torch.load(final / "training_args.bin", weights_only=False)
     assert (args.learning_rate, args.lr_scheduler_type, args.warmup_steps) == (1e-5, "cosine", 0.3)
     assert (args.beta, args.num_train_epochs, args.per_device_train_batch_size) == (0.2, 2, 16)
