@@ -23,6 +23,7 @@ from cotdistill.report import (
     comparison_table,
     load_manifest,
     paired_bootstrap,
+    paired_bootstrap_mean,
     sample_outputs,
     write_manifest,
     write_report,
@@ -385,6 +386,29 @@ def test_report_command_reports_a_bad_manifest_in_one_line(tmp_path):
     assert not (tmp_path / "report").exists()
 
 
+def test_the_bootstrap_of_a_mean_over_benchmarks_draws_seeds_once_then_each_benchmarks_questions():
+    """EDIT's OOD Avg Δ: the documented procedure written out plainly, with the seed draw shared by benchmarks."""
+    rng = random.Random(3)
+    benchmarks = [({s: outcomes([rng.random() < 0.6 for _ in range(n)]) for s in range(3)},
+                   {s: outcomes([rng.random() < 0.4 for _ in range(n)]) for s in range(3)}) for n in (30, 12)]
+    d = [[[int(m[s][q]) - int(b[s][q]) for q in sorted(m[s])] for s in range(3)] for m, b in benchmarks]
+    draws = np.random.default_rng(5)
+    reps = []
+    for _ in range(400):
+        drawn_seeds = [int(i) for i in draws.integers(0, 3, size=3)]
+        means = []
+        for block in d:
+            drawn = [int(i) for i in draws.integers(0, len(block[0]), size=len(block[0]))]
+            means.append(sum(block[s][q] for s in drawn_seeds for q in drawn) / (3 * len(drawn)))
+        reps.append(sum(means) / len(means))
+    got = paired_bootstrap_mean(benchmarks, 400, 5)
+    assert (got.low, got.high) == pytest.approx(tuple(100 * np.percentile(reps, [2.5, 97.5])))
+    assert got.delta == pytest.approx(100 * np.mean([np.mean(block) for block in d]))
+    # one benchmark is the paired bootstrap itself (the reference above)
+    assert (paired_bootstrap_mean(benchmarks[:1], 300, 2).low, paired_bootstrap_mean(benchmarks[:1], 300, 2).high) \
+        == pytest.approx(reference_bootstrap(*benchmarks[0], 300, 2)[1:])
+
+
 def test_each_ood_benchmark_gets_a_column_and_ood_avg_weighs_benchmarks_equally(tmp_path):
     results = []
     for s in (0, 1):
@@ -398,7 +422,11 @@ def test_each_ood_benchmark_gets_a_column_and_ood_avg_weighs_benchmarks_equally(
     std, edit = (r.accuracy["OOD avg"] for r in c.rows)
     assert std.mean == pytest.approx(((50 + 20) / 2 + (60 + 20) / 2) / 2)  # not the pooled 25/110
     assert edit.mean == pytest.approx(((80 + 60) / 2 + (80 + 61) / 2) / 2) and edit.n_seeds == 2
-    assert "OOD avg" not in c.rows[1].delta  # an average has no paired interval
+    # Δ of the average: the mean of the per-benchmark Δ, per seed and over seeds, with a seed-and-question interval
+    avg, per_bench = c.rows[1].delta["OOD avg"], [c.rows[1].delta[b] for b in ("OOD AGIEval", "OOD BB-sub")]
+    assert avg.delta == pytest.approx(sum(d.delta for d in per_bench) / 2) == pytest.approx(edit.mean - std.mean)
+    assert avg.per_seed == pytest.approx({s: sum(d.per_seed[s] for d in per_bench) / 2 for s in (0, 1)})
+    assert avg.low < avg.delta < avg.high and avg.excludes_zero and avg.n_questions == 110
     comparison, files = write_report(results, tmp_path / "report")
     page = files.html.read_text()
     assert "OOD avg strict acc." in comparison.to_markdown()

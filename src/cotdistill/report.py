@@ -21,6 +21,8 @@ variation, the seeds and the questions:
    independently, each with replacement.
 5. The 95% interval is the 2.5th and 97.5th percentiles of the B replicates (numpy's linear interpolation).
    It is flagged (*) when it excludes 0. With one seed, step 4 draws questions only, and the cell says so.
+"OOD avg" (EDIT's OOD average: each OOD benchmark counts once) has its Δ from the same procedure with the seed
+draw of step 4 shared by the benchmarks and each benchmark's questions drawn in turn (paired_bootstrap_mean).
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ def _ood_benchmarks(splits: Sequence[str]) -> list[str]:
 
 def ood_average(per_split: Mapping[str, Mapping[int | None, Sequence[bool]]]) -> Accuracy | None:
     """EDIT's OOD "Avg": per seed, the mean of the OOD benchmarks' accuracies (each benchmark counts once,
-    whatever its size), then mean ± std over the seeds that ran every benchmark. No Δ interval is given."""
+    whatever its size), then mean ± std over the seeds that ran every benchmark. Its Δ: paired_bootstrap_mean."""
     seeds = set.intersection(*(set(outcomes) for outcomes in per_split.values())) if per_split else set()
     if not seeds:
         return None
@@ -241,34 +243,45 @@ Outcomes = Mapping[Seed, Mapping[str, bool]]  # seed -> question id -> correct
 
 def paired_bootstrap(method: Outcomes, baseline: Outcomes, n_boot: int = 2000, seed: int = 0) -> Delta | None:
     """Δ and its 95% interval as the module docstring describes; None when no seed or question is shared."""
+    return paired_bootstrap_mean([(method, baseline)], n_boot, seed)
+
+
+def paired_bootstrap_mean(benchmarks: Sequence[tuple[Outcomes, Outcomes]], n_boot: int = 2000,
+                          seed: int = 0) -> Delta | None:
+    """Δ of the mean over benchmarks (each counts once, as in EDIT's OOD "Avg") of the per-benchmark accuracy,
+    with a 95% interval: each replicate draws the seeds once (a seed's student answers every benchmark), then each
+    benchmark's questions in turn. One benchmark is the module docstring's bootstrap, draw for draw. None when
+    a benchmark shares no question, or no seed is shared by all."""
     if n_boot < 1:
         raise CotdistillError(f"the bootstrap needs at least 1 replicate, got {n_boot}")
-    if None in method:
-        seeds = sorted(baseline, key=_seed_key)
-    elif None in baseline:
-        seeds = sorted(method, key=_seed_key)
-    else:
-        seeds = sorted(set(method) & set(baseline), key=_seed_key)
+    seed_sets = [set(b) if None in m else set(m) if None in b else set(m) & set(b) for m, b in benchmarks]
+    seeds = sorted(set.intersection(*seed_sets), key=_seed_key) if seed_sets else []
     if not seeds:
         return None
-    sides = [(method[None] if None in method else method[s], baseline[None] if None in baseline else baseline[s])
-             for s in seeds]
-    ids = sorted(set.intersection(*(set(m) & set(b) for m, b in sides)))
-    if not ids:
-        return None
-    d = np.array([[float(m[q]) - float(b[q]) for q in ids] for m, b in sides])
-    k, n = d.shape
+    blocks = []
+    for method, baseline in benchmarks:
+        sides = [(method[None] if None in method else method[s], baseline[None] if None in baseline else baseline[s])
+                 for s in seeds]
+        ids = sorted(set.intersection(*(set(m) & set(b) for m, b in sides)))
+        if not ids:
+            return None
+        blocks.append(np.array([[float(m[q]) - float(b[q]) for q in ids] for m, b in sides]))
+    k = len(seeds)
     rng = np.random.default_rng(seed)
     replicates = np.empty(n_boot)
     seed_counts = np.ones(k)
     for i in range(n_boot):  # counts of each drawn seed and question: c·d·w/(k·n) is the mean of the draw
         if k > 1:
             seed_counts = np.bincount(rng.integers(0, k, size=k), minlength=k)
-        question_counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
-        replicates[i] = seed_counts @ d @ question_counts / (k * n)
+        total = 0.0
+        for d in blocks:
+            n = d.shape[1]
+            total += seed_counts @ d @ np.bincount(rng.integers(0, n, size=n), minlength=n) / (k * n)
+        replicates[i] = total / len(blocks)
     low, high = np.percentile(replicates, [2.5, 97.5])
-    per_seed = {s: 100 * float(row.mean()) for s, row in zip(seeds, d)}
-    return Delta(100 * float(d.mean()), 100 * float(low), 100 * float(high), n, per_seed)
+    per_seed = {s: 100 * float(np.mean([d[j].mean() for d in blocks])) for j, s in enumerate(seeds)}
+    point = float(np.mean([d.mean() for d in blocks]))
+    return Delta(100 * point, 100 * float(low), 100 * float(high), sum(d.shape[1] for d in blocks), per_seed)
 
 
 # -- the comparison table ------------------------------------------------------------------------------------
@@ -446,10 +459,17 @@ def comparison_table(results: Sequence[RunResult], baseline: str | None = "std_c
         delta = {}
         if present and m != present:
             for s in splits:
-                if (m, s) in outcomes and (present, s) in outcomes:
+                if s == OOD_AVERAGE:
+                    pairs = [(outcomes[(m, b)], outcomes[(present, b)]) for b in _ood_benchmarks(splits)
+                             if (m, b) in outcomes and (present, b) in outcomes]
+                    d = (paired_bootstrap_mean(pairs, n_boot, boot_seed)
+                         if len(pairs) == len(_ood_benchmarks(splits)) else None)
+                elif (m, s) in outcomes and (present, s) in outcomes:
                     d = paired_bootstrap(outcomes[(m, s)], outcomes[(present, s)], n_boot, boot_seed)
-                    if d is not None:
-                        delta[s] = d
+                else:
+                    d = None
+                if d is not None:
+                    delta[s] = d
         seeds = sorted({r.seed for r in mine}, key=_seed_key)
         selected = {r.seed: r.selected for r in sorted(mine, key=lambda r: _seed_key(r.seed))
                     if r.selected is not None}
