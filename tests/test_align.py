@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import multiprocessing
-import os
 import random
 from pathlib import Path
 
 import pytest
 from rapidfuzz.distance import Levenshtein
 
-from cotdistill import align
 from cotdistill.align import SpanScore, edit_script, key_token_mask, key_token_weights, key_token_weights_many
 from cotdistill.lab import FAMILIES, ScriptedTeacher, generate_examples
 from cotdistill.lab.cli import _dual_pairs as dual_pairs  # what `cotdistill lab --pairs` writes
@@ -195,35 +192,36 @@ def test_batched_key_tokens_equal_the_one_pair_at_a_time_path_on_lab_and_real_co
     assert batched[0].correct.target_ids is not batched[-1].correct.target_ids  # repeated texts: separate lists
 
 
-_CHILD_PIDS: list[Path] = []  # where _aligned_in_a_child records the process it ran in
+def test_the_garbage_collector_is_paused_only_while_pairs_are_built_and_restored_after(tokenizer):
+    """key_token_weights_many and encode_many switch Python's cyclic GC off while they build id lists (speed) and
+    leave it as they found it: on if it was on, also when they fail; off if the caller had turned it off."""
+    import gc
 
+    from cotdistill.methods import encode as encode_module
 
-def _aligned_in_a_child(start: int, stop: int):
-    """align._aligned_packed, recording its process id (a forked process inherits this module)."""
-    _CHILD_PIDS[0].write_text(str(os.getpid()))
-    return _PACKED(start, stop)
+    seen = []
+    real = encode_module._target_ids
 
+    def spy(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
 
-_PACKED = align._aligned_packed
-
-
-def test_pairs_split_over_forked_processes_give_what_one_process_gives(tokenizer, tmp_path, monkeypatch):
-    """workers > 1 aligns parts of the pairs in forked processes and sends their ids back packed: every id, key
-    token and weight must come back as one process computes it, in order, each Encoded with its own lists."""
-    lab = [(p.chosen.text, p.rejected.text) for family in sorted(FAMILIES) for p in _lab_pairs(family, 40)]
-    pairs = (lab * (1 + 3 * align._PAIRS_PER_PROCESS // len(lab)))[: 3 * align._PAIRS_PER_PROCESS]
-    prompts = [f"Q{i % 7}" for i in range(len(pairs))]  # shared prompts: each pair must still get its own list
-    one = key_token_weights_many(tokenizer, pairs, alpha=0.5, beta=0.1, prompts=prompts)
-    _CHILD_PIDS[:] = [tmp_path / "pid"]
-    monkeypatch.setattr(align, "_aligned_packed", _aligned_in_a_child)
-    split = key_token_weights_many(tokenizer, pairs, alpha=0.5, beta=0.1, prompts=prompts, workers=3)
-    assert split == one and any(True in k.correct_key for k in split)
-    assert split[-1].correct.prompt_ids is not split[-1].wrong.prompt_ids
-    assert split[-1].correct.target_ids is not split[-1 - len(lab)].correct.target_ids  # repeated text, own list
-    if "fork" in multiprocessing.get_all_start_methods():  # the split happened: another process aligned a part
-        assert int((tmp_path / "pid").read_text()) != os.getpid()
-    # too few pairs to pay for a process: aligned here, the same result
-    assert key_token_weights_many(tokenizer, pairs[:50], workers=3) == key_token_weights_many(tokenizer, pairs[:50])
+    assert gc.isenabled()
+    encode_module._target_ids = spy
+    try:
+        key_token_weights_many(tokenizer, [("a b c", "a x c")])
+    finally:
+        encode_module._target_ids = real
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(ValueError):
+        key_token_weights_many(tokenizer, [("a", "b")], prompts=["p", "q"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        key_token_weights_many(tokenizer, [("a b c", "a x c")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_encode_many_matches_encode_and_checks_its_lengths(tokenizer):

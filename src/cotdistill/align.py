@@ -20,22 +20,20 @@ Tie-break (which of several minimal alignments is used; pinned by tests/test_ali
 Speed (bench/align.py): token ids go to rapidfuzz as strings, one character per id, which it compares natively
 (a list of ints is hashed element by element first); the alignment is the same. Pairs are compiled in batches
 (`key_token_weights_many`): all texts are tokenized in one call, without character offsets unless asked for
-(methods.encode tokenizes each distinct word once), and each side's masks and weights are set only at the
-positions its edit ops name.
+(methods.encode tokenizes each distinct word once), each side's masks and weights are set only at the
+positions its edit ops name, and the cyclic garbage collector is paused while the lists are built.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 from array import array
 from collections.abc import Hashable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
-from .methods.encode import Encoded, encode_many, tokens_in_spans
+from .methods.encode import Encoded, cyclic_gc_paused, encode_many, tokens_in_spans
 
 
 def edit_script(source: Sequence[Hashable], target: Sequence[Hashable]) -> list[tuple[str, int, int, int, int]]:
@@ -100,14 +98,12 @@ def key_token_weights(tokenizer, correct_text: str, wrong_text: str, alpha: floa
     return key_token_weights_many(tokenizer, [(correct_text, wrong_text)], alpha, beta, [prompt], offsets)[0]
 
 
+@cyclic_gc_paused()
 def key_token_weights_many(tokenizer, pairs: Sequence[tuple[str, str]], alpha: float = 1.0, beta: float = 0.025,
-                           prompts: Sequence[str] | None = None, offsets: bool = False,
-                           workers: int = 1) -> list[KeyTokens]:
+                           prompts: Sequence[str] | None = None, offsets: bool = False) -> list[KeyTokens]:
     """Encode each (correct, wrong) CoT pair as targets of its prompt (methods.encode, so ids match training) and
     weight their key tokens. All texts are tokenized in one batch; `prompts` defaults to "" for every pair.
     `offsets=True` also fills the targets' character offsets (for showing key tokens in the text; slower).
-    `workers` > 1 splits the pairs into that many parts, one in this process and the rest in forked processes
-    (where the platform forks, no offsets are asked for, and there are enough pairs to pay for it): the same result, sooner on several cores.
 
     Only the targets are aligned: the prompt is shared and would be stripped as a common prefix anyway.
     EOS ends both targets, so it is never a key token.
@@ -117,61 +113,15 @@ def key_token_weights_many(tokenizer, pairs: Sequence[tuple[str, str]], alpha: f
     prompts = [""] * len(pairs) if prompts is None else list(prompts)
     if len(prompts) != len(pairs):
         raise ValueError(f"key_token_weights_many: {len(prompts)} prompts for {len(pairs)} pairs")
-    forks = not offsets and "fork" in multiprocessing.get_all_start_methods()
-    parts = min(workers, len(pairs) // _PAIRS_PER_PROCESS) if forks else 1
-    if parts <= 1:
-        aligned = _aligned(tokenizer, pairs, prompts, offsets)
-    else:
-        bounds = [len(pairs) * k // parts for k in range(parts + 1)]
-        global _FORKED  # what the forked processes inherit (a tokenizer is slow to pickle)
-        _FORKED = (tokenizer, pairs, prompts)
-        try:
-            with ProcessPoolExecutor(parts - 1, mp_context=multiprocessing.get_context("fork")) as pool:
-                futures = [pool.submit(_aligned_packed, bounds[k], bounds[k + 1]) for k in range(1, parts)]
-                aligned = _aligned(tokenizer, pairs[:bounds[1]], prompts[:bounds[1]], offsets)
-                for future in futures:
-                    aligned += _unpacked(future.result())
-        finally:
-            _FORKED = None
-    return [KeyTokens(correct, wrong, _marked(len(correct.target_ids), on_a, True, False),
-                      _marked(len(wrong.target_ids), on_b, True, False),
-                      _marked(len(correct.target_ids), on_a, alpha, 0.0), _marked(len(wrong.target_ids), on_b, -beta, 0.0))
-            for correct, wrong, on_a, on_b in aligned]
-
-
-_PAIRS_PER_PROCESS = 500  # below this a forked process costs more than it saves
-_FORKED: tuple[Any, Sequence[tuple[str, str]], list[str]] | None = None
-_Aligned = tuple[Encoded, Encoded, list[int], list[int]]  # both sides encoded, and each side's key positions
-
-
-def _aligned(tokenizer, pairs: Sequence[tuple[str, str]], prompts: list[str], offsets: bool) -> list[_Aligned]:
     # one tokenizer call for both sides of every pair: corrects first, then wrongs
     encoded = encode_many(tokenizer, prompts + prompts, [c for c, _ in pairs] + [w for _, w in pairs],
                           offsets=offsets)
     out = []
     for correct, wrong in zip(encoded[:len(pairs)], encoded[len(pairs):]):
         a, b = _as_text(correct.target_ids), _as_text(wrong.target_ids)
-        out.append((correct, wrong, _key_positions(a, b), _key_positions(b, a)))
-    return out
-
-
-def _aligned_packed(start: int, stop: int) -> list[tuple[bytes, bytes, bytes, list[int], list[int]]]:
-    """In a forked process: `_aligned` on pairs[start:stop], ids packed as bytes (far cheaper to send back than
-    lists of ints). Offsets are never asked for here."""
-    assert _FORKED is not None
-    tokenizer, pairs, prompts = _FORKED
-    pack = lambda ids: array("q", ids).tobytes()  # noqa: E731
-    return [(pack(c.prompt_ids), pack(c.target_ids), pack(w.target_ids), on_a, on_b)
-            for c, w, on_a, on_b in _aligned(tokenizer, pairs[start:stop], prompts[start:stop], False)]
-
-
-def _unpacked(packed: list[tuple[bytes, bytes, bytes, list[int], list[int]]]) -> list[_Aligned]:
-    unpack = lambda data: array("q", data).tolist()  # noqa: E731
-    out = []
-    for prompt, correct, wrong, on_a, on_b in packed:
-        prompt_ids = unpack(prompt)
-        out.append((Encoded(prompt_ids, unpack(correct), None), Encoded(list(prompt_ids), unpack(wrong), None),
-                    on_a, on_b))
+        on_a, on_b = _key_positions(a, b), _key_positions(b, a)
+        out.append(KeyTokens(correct, wrong, _marked(len(a), on_a, True, False), _marked(len(b), on_b, True, False),
+                             _marked(len(a), on_a, alpha, 0.0), _marked(len(b), on_b, -beta, 0.0)))
     return out
 
 
