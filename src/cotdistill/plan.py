@@ -136,11 +136,9 @@ def plan_study(cfg: RunConfig) -> str:
     from .lab.generate import evaluation_splits, lab_examples
     from .lab.students import SCRATCH_PRESETS
     from .methods import REGISTRY, MethodInputs, recipe_params
-    from .config import LoraConfig
     from .runfolder import fingerprint
     from .study import (check_methods, default_workers, job_seeds, ood_splits, stage_fingerprint, study_examples,
-                        training_parts, training_only, with_validation_split)
-    from .train.trainer import TrainSettings
+                        train_settings, training_parts, training_only, with_validation_split)
 
     study = cfg.study
     if study is None:
@@ -169,8 +167,7 @@ def plan_study(cfg: RunConfig) -> str:
     rationales, pairs = training_only(rationales, sample), training_only(pairs, sample)
     student_samples = [r.model_copy(update={"id": r.id + "#student", "origin": "student"})
                        for r in rationales if r.origin == "teacher"]
-    lora = study.train.get("lora")
-    settings = TrainSettings(**{**study.train, "lora": LoraConfig(**lora) if isinstance(lora, dict) else lora})
+    settings = train_settings(study.train, study.seeds[0])
     gen = study.eval.max_new_tokens * study.eval.self_consistency
 
     lines = [f"# Plan: {cfg.run_dir}", "",

@@ -278,7 +278,6 @@ def train_stage(run: RunFolder, spec: MethodConfig, seed: int, init_dir: Path, i
     """Compile the method's recipe and train it from the seed's initial student; returns the model folder and
     what the training recorded (train.json: sequences, seconds, stages, and the epochs chosen on validation)."""
     from .methods import REGISTRY, MethodInputs, recipe_params
-    from .train.trainer import TrainSettings
 
     params = {"method": spec.name, "params": recipe_params(spec.params), "seed": seed,
               "init": _model_key(run, init_dir), "inputs": {k: file_digest(p) for k, p in sorted(inputs_files.items())},
@@ -299,20 +298,17 @@ def train_stage(run: RunFolder, spec: MethodConfig, seed: int, init_dir: Path, i
                               selected=records("selection", Rationale) if "selection" in inputs_files else None,
                               tokenizer=tokenizer)
         stages = REGISTRY[spec.name].build(inputs, recipe_params(spec.params))
-        settings = {**train, "seed": seed}
-        if isinstance(settings.get("lora"), dict):
-            settings["lora"] = LoraConfig(**settings["lora"])
         score = validation.scorer(tokenizer) if validation else None
 
         def part_folder(start: Path, part: list[Any], work_part: Callable[[Path], None]) -> Path:
-            selects = any(_alone(stage) and stage.extra.get("select_epoch") for stage in part)
+            selects = any(stage.extra.get("select_epoch") for stage in part)
             key = {"from": _model_key(run, start), "stages": [stage_fingerprint(stage) for stage in part],
                    "train": train, "seed": seed,
                    "validation": validation.identity(tokenizer) if selects and validation else None}
             return run.stage("train-part", key, work_part)
 
-        final, selected, seconds = run_stages(init_dir, tokenizer, stages, TrainSettings(**settings), folder / "run",
-                                              score, part_folder)
+        final, selected, seconds = run_stages(init_dir, tokenizer, stages, train_settings(train, seed),
+                                              folder / "run", score, part_folder)
         # the model lives in a shared part's folder: named relative to this one, so the run folder can move
         info = {"model": os.path.relpath(final, folder), "sequences": sum(len(s.sequences) for s in stages),
                 "seconds": seconds, "selected": selected,
@@ -322,6 +318,15 @@ def train_stage(run: RunFolder, spec: MethodConfig, seed: int, init_dir: Path, i
     folder = run.stage(f"train-{spec.name}", params, work)
     info = json.loads((folder / "train.json").read_text())
     return Path(os.path.normpath(folder / info["model"])), info
+
+
+def train_settings(train: dict[str, Any], seed: int) -> Any:
+    """The study's `train` section as the trainer's TrainSettings for one seed (a LoRA given as a mapping made a
+    LoraConfig)."""
+    from .train.trainer import TrainSettings
+
+    lora = train.get("lora")
+    return TrainSettings(**{**train, "seed": seed, "lora": LoraConfig(**lora) if isinstance(lora, dict) else lora})
 
 
 def stage_fingerprint(stage: Any) -> str:
