@@ -192,7 +192,7 @@ def test_batched_key_tokens_equal_the_one_pair_at_a_time_path_on_lab_and_real_co
     assert batched[0].correct.target_ids is not batched[-1].correct.target_ids  # repeated texts: separate lists
 
 
-def test_the_garbage_collector_is_paused_only_while_pairs_are_built_and_restored_after(tokenizer):
+def test_the_garbage_collector_is_paused_only_while_pairs_are_built_and_restored_after(tokenizer, monkeypatch):
     """key_token_weights_many and encode_many switch Python's cyclic GC off while they build id lists (speed) and
     leave it as they found it: on if it was on, also when they fail; off if the caller had turned it off."""
     import gc
@@ -207,11 +207,8 @@ def test_the_garbage_collector_is_paused_only_while_pairs_are_built_and_restored
         return real(*args, **kwargs)
 
     assert gc.isenabled()
-    encode_module._target_ids = spy
-    try:
-        key_token_weights_many(tokenizer, [("a b c", "a x c")])
-    finally:
-        encode_module._target_ids = real
+    monkeypatch.setattr(encode_module, "_target_ids", spy)
+    key_token_weights_many(tokenizer, [("a b c", "a x c")])
     assert seen == [False] and gc.isenabled()
     with pytest.raises(ValueError):
         key_token_weights_many(tokenizer, [("a", "b")], prompts=["p", "q"])
