@@ -158,6 +158,18 @@ def test_keep_top_k_per_question_and_global_fraction() -> None:
     assert len(keep_by_difficulty(scores, "all")) == 5
 
 
+def test_the_random_control_keeps_morsds_count_per_question_in_a_seeded_order() -> None:
+    """prefer "random" keeps as many per question as MoRSD does, ignoring RD: the same seed the same set, and
+    over seeds every candidate is drawn (it is not RD's order in disguise)."""
+    scores = [_score(f"{q}{i}", q, 1.0 + i) for q in "abcd" for i in range(3)]
+    per_question = lambda kept: sorted(s.example_id for s in kept)  # noqa: E731
+    low = keep_by_difficulty(scores, "top_k", top_k=1)
+    draws = [keep_by_difficulty(scores, "top_k", top_k=1, prefer="random", seed=seed) for seed in range(20)]
+    assert all(per_question(d) == per_question(low) for d in draws)
+    assert keep_by_difficulty(scores, "top_k", top_k=1, prefer="random", seed=3) == draws[3]
+    assert {s.rationale_id for d in draws for s in d} == {s.rationale_id for s in scores}
+
+
 def test_select_rationales_end_to_end(lab, tmp_path) -> None:
     examples, rationales, model, tokenizer = lab
     duplicate = rationales[0].model_copy(update={"id": rationales[0].id + "-copy", "sample_index": 9})

@@ -15,6 +15,7 @@ last few logits are computed (no batch x length x vocabulary tensor), and paddin
 from __future__ import annotations
 
 import math
+import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -47,7 +48,9 @@ class SelectionConfig(Section):
     keep: Literal["top_k", "fraction", "all"] = "top_k"
     top_k: int = Field(6, ge=1)  # per question, when keep == "top_k"
     fraction: float = Field(0.3, gt=0, le=1)  # of all scored rationales, when keep == "fraction"
-    prefer: Literal["low", "high"] = "low"  # low RD first (MoRSD); "high" is the ablation
+    # low RD first (MoRSD); "high" is the ablation; "random" the control: the same filters and count, RD ignored
+    prefer: Literal["low", "high", "random"] = "low"
+    seed: int = 0  # orders the candidates when prefer is "random" (a study sets its seed)
     batch_size: int = Field(8, ge=1)
     prompt_style: PromptStyle = "plain"
     scorer: Literal["base", "warm"] = "base"  # which student scores RD; read by the pipeline, not here
@@ -269,12 +272,17 @@ def rationale_difficulty(model, tokenizer, examples: Sequence[Example], rational
 
 
 def keep_by_difficulty(scores: Sequence[DifficultyScore], keep: str = "top_k", top_k: int = 6,
-                       fraction: float = 0.3, prefer: str = "low") -> list[DifficultyScore]:
-    """The scores kept, in input order: the top_k per question, or a fraction of all, best RD first.
+                       fraction: float = 0.3, prefer: str = "low", seed: int = 0) -> list[DifficultyScore]:
+    """The scores kept, in input order: the top_k per question, or a fraction of all, best RD first (prefer
+    "random": in an order drawn with `seed`, so the kept set has MoRSD's size without its choice).
 
     Ties keep the input order (a stable sort), so the result is deterministic."""
-    sign = 1.0 if prefer == "low" else -1.0
-    ranked = sorted(range(len(scores)), key=lambda i: sign * scores[i].rd)
+    if prefer == "random":
+        ranked = list(range(len(scores)))
+        random.Random(seed).shuffle(ranked)
+    else:
+        sign = 1.0 if prefer == "low" else -1.0
+        ranked = sorted(range(len(scores)), key=lambda i: sign * scores[i].rd)
     chosen: set[int] = set()
     if keep == "all":
         chosen = set(ranked)
@@ -337,7 +345,7 @@ def select_rationales(model, tokenizer, examples: Sequence[Example], rationales:
     scores = rationale_difficulty(model, tokenizer, examples, candidates, config.batch_size, config.answer_text,
                                   config.prompt_style)
     kept_ids = {s.rationale_id for s in keep_by_difficulty(scores, config.keep, config.top_k, config.fraction,
-                                                           config.prefer)}
+                                                           config.prefer, config.seed)}
     for s in scores:
         rows[s.rationale_id] = {"status": "kept" if s.rationale_id in kept_ids else "dropped",
                                 "reason": "" if s.rationale_id in kept_ids else "rank",

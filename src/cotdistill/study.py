@@ -603,7 +603,7 @@ def resolve_needs(run: RunFolder, shared: Shared, spec: MethodConfig, seed: int,
             run, warm_student(), shared.examples, int(spec.params.get("student_samples", 1)),
             float(spec.params.get("student_temperature", 0.7)), study.eval.max_new_tokens, seed)
     if "selection" in needs:
-        selection = dict(spec.params.get("selection") or {})
+        selection = {"seed": seed, **(spec.params.get("selection") or {})}  # each seed draws its own random control
         scorer = warm_student() if selection.get("scorer") == "warm" else init_dir
         candidates = [shared.rationales, *([files["student_rationales"]] if "student_rationales" in files else [])]
         files["selection"] = selection_stage(run, scorer, shared.examples, candidates, selection)

@@ -166,6 +166,21 @@ def test_options_change_the_format(lab) -> None:
     assert "Therefore, the answer is" in first  # the rationale is shown whole
 
 
+def test_the_weighting_alone_ablation_drops_the_status_task_and_the_student_samples(lab) -> None:
+    """CoPeD's two parts apart: status_task false leaves Std-CoT's generation sequences under CAW weights (and
+    needs no student samples); an infinite temperature leaves the task setting with uniform weights."""
+    examples, teacher, student, tokenizer = lab
+    sequences, counts = coped_sequences(examples, teacher, student, tokenizer, CopedConfig(status_task=False))
+    assert counts["generation"] == len(sequences) > 0 and {s.task for s in sequences} == {"generation"}
+    assert REGISTRY["coped"].needs_for({"status_task": False}) == ("rationales",)
+    inputs = MethodInputs(examples=examples, rationales=teacher, student_rationales=(), tokenizer=tokenizer)
+    (stage,) = REGISTRY["coped"].build(inputs, {"status_task": False})
+    assert stage.instance_weighting == "coped" and len(stage.sequences) == len(sequences)
+    (uniform,) = REGISTRY["coped"].build(inputs, {"weighting": {"temperature": float("inf")}})
+    weights = instance_weighting_fn(uniform.extra["coped"])(LOSSES, torch.zeros(len(LOSSES), dtype=torch.long))
+    assert torch.allclose(weights, torch.ones_like(weights))
+
+
 def test_segments_without_an_answer_sentence_are_all_rationale(lab) -> None:
     tokenizer = lab[3]
     target = "No closing sentence here."
@@ -180,7 +195,7 @@ def test_recipe_is_registered_and_sets_the_weighting(lab) -> None:
     one_task = torch.zeros(len(LOSSES), dtype=torch.long)
     assert instance_weighting_fn(stage.extra["coped"])(LOSSES, one_task).mean().item() == pytest.approx(1.0)
     assert all(len(s.target_segments) == len(s.target_ids) for s in stage.sequences)
-    assert "student_rationales" in REGISTRY["coped"].needs
+    assert "student_rationales" in REGISTRY["coped"].needs_for({})
     with pytest.raises(CotdistillError, match="tag"):
         REGISTRY["coped"].build(inputs, {"tag": "x"})
 

@@ -36,7 +36,8 @@ class CombinedParams(EditParams):
 def needs(params: dict[str, Any]) -> tuple[Need, ...]:
     """The upstream stages this configuration uses: a dropped part drops the stage that feeds it."""
     wanted: list[Need] = ["rationales", "pairs"]
-    if params.get("coped", {}) is not None:
+    coped = params.get("coped", {})
+    if coped is not None and coped.get("status_task", True):
         wanted.append("student_rationales")
     if params.get("selection", {}) is not None:
         wanted.append("selection")

@@ -43,7 +43,7 @@ from ..prompting import PromptStyle, student_prompt
 from ..records import Example, Rationale, WeightedSequence
 from ..similarity import ngram_similarity
 from ..train.loss import INSTANCE_WEIGHTINGS, InstanceWeighting
-from .base import Method, MethodInputs, TrainingStage, register
+from .base import Method, MethodInputs, Need, TrainingStage, register
 from .encode import ANSWER, RATIONALE, Encoded, encode, tokens_in_spans, weighted_sequence
 
 Normalisation = Literal["mean", "sum", "none"]
@@ -69,6 +69,7 @@ class CopedConfig(Section):
     correct_tag: str = "[Rationale status: correct]"
     incorrect_tag: str = "[Rationale status: incorrect]"
     generation_task: bool = True  # train question -> rationale alongside the status task
+    status_task: bool = True  # false: generation alone, so CAW weighting is the only change from Std-CoT (ablation)
     teacher_in_status_task: bool = True  # teacher rationales too, not only the student's
     keep_rationale_answer: bool = False  # leave the rationale's own closing sentence in the status prompt
     revise_with: Literal["similar", "first"] = "similar"  # which correct rationale revises a wrong one
@@ -191,7 +192,7 @@ def coped_sequences(examples: Sequence[Example], rationales: Sequence[Rationale]
                                        r.text.strip(), f"coped/gen/{r.id}", example.id, "generation"))
             counts["generation"] += 1
     teacher = [r for r in rationales if r.origin in REVIEWED_ORIGINS] if config.teacher_in_status_task else []
-    for r in [*teacher, *student]:
+    for r in [*teacher, *student] if config.status_task else []:
         if r.correct is None:
             counts["ungraded"] += 1
             continue
@@ -221,10 +222,15 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
                           extra={"coped": config.weighting.model_dump(), "counts": counts})]
 
 
+def needs(params: dict[str, Any]) -> tuple[Need, ...]:
+    """The student's own samples feed the status task only; without it the recipe needs the teacher's CoTs."""
+    return ("rationales", "student_rationales") if params.get("status_task", True) else ("rationales",)
+
+
 METHOD = register(Method(
     name="coped",
     build=build,
-    needs=("rationales", "student_rationales"),
+    needs=needs,
     summary="CoPeD: predict the answer from correct rationales, revise incorrect ones, CAW instance weights",
 ))
 
