@@ -90,6 +90,8 @@ def test_twenty_more_right_answers_out_of_100_gives_plus_20_points_with_an_inter
     # 20 of 100 questions differ: the binomial standard error is 4 points, so the interval is about ±8
     assert d.high - d.low == pytest.approx(2 * 1.96 * 4.0, abs=2.5)
     assert d.excludes_zero and d.cell().endswith(" *")
+    assert d.verdict == "beats"  # the interval lies above 0
+    assert paired_bootstrap(base, {0: outcomes(better), 1: outcomes(better)}).verdict == "loses"
 
 
 def test_bootstrap_matches_a_plain_reference_computation_with_the_same_rng():
@@ -122,7 +124,7 @@ def test_seeds_that_disagree_in_sign_widen_the_interval_to_include_zero():
     assert question_only[1] > 0  # the old interval excluded 0
     d = paired_bootstrap(method, baseline)
     assert d.delta == pytest.approx(25 / 3) and d.per_seed == pytest.approx({0: 20.0, 1: 15.0, 2: -10.0})
-    assert d.low < 0 < d.high and not d.excludes_zero and "*" not in d.cell()
+    assert d.low < 0 < d.high and not d.excludes_zero and "*" not in d.cell() and d.verdict == "ties"
     assert d.low < question_only[1] - 5  # wider by much more than question noise
 
 
@@ -254,7 +256,10 @@ def test_report_writes_png_html_markdown_and_json_with_the_table_values(tmp_path
     md = files.markdown.read_text()
     assert "## strict accuracy" in md and "## flexible accuracy" in md and "| IND | bbh/navigate |" in md
     data = json.loads(files.json.read_text())
-    assert data["strict"]["rows"][1]["delta"]["IND"]["excludes_zero"] is True
+    delta = data["strict"]["rows"][1]["delta"]["IND"]
+    assert delta["excludes_zero"] is True and delta["verdict"] == ("beats" if delta["delta"] > 0 else "loses")
+    method = data["strict"]["rows"][1]["method"]
+    assert f"| {method} | {delta['verdict']} (" in md  # the verdict table names each method's verdict per split
     assert not list((tmp_path / "report").glob(".*.tmp"))  # atomic writes leave no temporaries
 
 

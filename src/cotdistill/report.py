@@ -227,6 +227,11 @@ class Delta:
     def excludes_zero(self) -> bool:
         return self.low > 0 or self.high < 0
 
+    @property
+    def verdict(self) -> str:
+        """"beats" or "loses" when the interval lies above or below 0, else "ties"."""
+        return "beats" if self.low > 0 else "loses" if self.high < 0 else "ties"
+
     def cell(self, expected_seeds: int = 0) -> str:
         flag = " *" if self.excludes_zero else ""
         questions_only = ("CI over questions only",) if self.n_seeds == 1 else ()
@@ -386,6 +391,17 @@ class Comparison:
         notes.append("mean ± std over seeds (sample std; – with one seed).")
         return notes
 
+    def verdict_table(self) -> tuple[list[str], list[list[str]]]:
+        """One row per method other than the baseline: per split, whether it beats, ties or loses to the baseline,
+        with its Δ and interval (empty when there is no baseline)."""
+        if not self.baseline:
+            return [], []
+        header = ["method"] + [f"{s} vs {self.baseline}" for s in self.splits]
+        body = [[r.method] + [f"{r.delta[s].verdict} ({r.delta[s].cell(self.expected_seeds)})" if s in r.delta
+                              else DASH for s in self.splits]
+                for r in self.rows if r.method != self.baseline and r.delta]
+        return header, body
+
     def breakdown_table(self) -> tuple[list[str], list[list[str]]]:
         methods = [r.method for r in self.rows]
         header = ["split", "task", "n"] + methods
@@ -398,7 +414,9 @@ class Comparison:
         return header, body
 
     def to_markdown(self) -> str:
+        verdicts = self.verdict_table()
         return "\n\n".join([markdown_table(self.header(), self.cells()), markdown_table(*self.per_seed_table())]
+                           + ([markdown_table(*verdicts)] if verdicts[1] else [])
                            + [f"_{n}_" for n in self.notes()])
 
     def to_dict(self) -> dict:
@@ -408,6 +426,7 @@ class Comparison:
 
         def dlt(d: Delta) -> dict:
             return {"delta": d.delta, "low": d.low, "high": d.high, "excludes_zero": d.excludes_zero,
+                    "verdict": d.verdict,
                     "n_questions": d.n_questions, "n_seeds": d.n_seeds,
                     "interval_covers": "seeds and questions" if d.n_seeds > 1 else "questions",
                     "per_seed": [{"seed": s, "delta": v} for s, v in d.per_seed.items()]}
