@@ -352,6 +352,13 @@ def test_manifest_round_trip_and_the_report_command(tmp_path):
     assert (report / "report.html").stat().st_size > 0 and (report / "accuracy.png").stat().st_size > 0
     assert json.loads((report / "comparison.json").read_text())["flexible"]["baseline"] == "std_cot"
 
+    # a study's report folder holds its manifest: rebuilding it writes there, not into report/report
+    write_manifest(report / "results.json", results, baseline="std_cot")
+    assert run_cli("report", str(report), "--bootstrap", "50").returncode == 0
+    assert not (report / "report").exists() and "strict" in json.loads((report / "comparison.json").read_text())
+    merged = run_cli("report", str(report), str(tmp_path / "runs"), "--bootstrap", "50")
+    assert merged.returncode == 2 and "needs --out" in merged.stderr  # no default to overwrite
+
 
 def test_selected_checkpoints_travel_through_the_manifest_into_the_per_seed_table(tmp_path):
     selected = {0: {"epoch": 2, "stage": "sft", "val_acc": 71.0}, 1: "last epoch"}

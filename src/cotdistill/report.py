@@ -830,7 +830,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sources", nargs="+", metavar="RUN_DIR_OR_MANIFEST",
                         help=f"a run folder holding {MANIFEST_NAME}, or a results manifest JSON; several are merged "
                              "(e.g. two studies that share a run folder)")
-    parser.add_argument("--out", help="report folder (default: report/ beside the first manifest)")
+    parser.add_argument("--out", help="report folder (default: the manifest's own folder when it holds a report, "
+                                      "as a study's report/ does, else report/ beside it; several sources need it)")
     parser.add_argument("--metric", choices=METRICS, help="the leading metric (default: the manifest's, or strict)")
     parser.add_argument("--baseline", help="the method Δ is taken against (default: the manifest's, or std_cot)")
     parser.add_argument("--bootstrap", type=int, default=2000, metavar="B", help="bootstrap replicates (2000)")
@@ -844,6 +845,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     """Rebuild the report from one or more manifests and print its table."""
+    if len(args.sources) > 1 and not args.out:  # a default would overwrite one of the merged reports
+        raise CotdistillError("merging several manifests needs --out DIR, a folder for the merged report")
     results: list[RunResult] = []
     environments: list[dict[str, Any] | None] = []
     seen: set[tuple] = set()
@@ -860,7 +863,8 @@ def report_command(args: argparse.Namespace) -> int:
             if key not in seen:
                 seen.add(key)
                 results.append(run)
-    out = Path(args.out) if args.out else manifest_path.parent / "report"
+    here = manifest_path.parent
+    out = Path(args.out) if args.out else here if (here / "comparison.md").exists() else here / "report"
     comparison, files = write_report(results, out, baseline=args.baseline or manifest.baseline,
                                      metric=args.metric or manifest.metric, n_boot=args.bootstrap,
                                      boot_seed=args.bootstrap_seed, title=manifest.title, n_samples=args.samples,
