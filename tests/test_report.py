@@ -19,6 +19,7 @@ from cotdistill.report import (
     Accuracy,
     Delta,
     RunResult,
+    _selected_text,
     accuracy_over_seeds,
     comparison_table,
     load_manifest,
@@ -372,6 +373,9 @@ def test_selected_checkpoints_travel_through_the_manifest_into_the_per_seed_tabl
     assert header[-1] == "selected checkpoint per seed (0 / 1)"
     assert body[1][-1] == "epoch=2, stage=sft, val_acc=71.0 / last epoch" and body[0][-1] == "–"
     assert "selected" not in comparison_table(make_results()).per_seed_table()[0][-1]  # absent: no column
+    study_choice = {"epochs": [{"stage": "krsl", "by": "validation strict accuracy", "epoch": 1.0,
+                                "candidates": [{"epoch": 1.0}, {"epoch": 2.0}]}]}
+    assert _selected_text(study_choice) == "krsl epoch 1"  # the cell names the choice, not its candidates
 
 
 @pytest.mark.parametrize("runs, field", [

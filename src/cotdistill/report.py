@@ -445,9 +445,13 @@ class Comparison:
 
 
 def _selected_text(selected: str | Mapping[str, object]) -> str:
-    """{"epoch": 2, "stage": "sft"} -> "epoch=2, stage=sft"; text stays as it is."""
+    """{"epoch": 2, "stage": "sft"} -> "epoch=2, stage=sft"; a study's {"epochs": [{"stage": "krsl", "epoch": 1.0,
+    ...}]} -> "krsl epoch 1" (the candidates' scores stay in results.json); text stays as it is."""
     if isinstance(selected, str):
         return selected
+    epochs = selected.get("epochs")
+    if isinstance(epochs, list) and all(isinstance(e, Mapping) and "epoch" in e for e in epochs):
+        return "; ".join(f"{e.get('stage', '')} epoch {float(e['epoch']):g}".strip() for e in epochs)
     return ", ".join(f"{k}={v}" for k, v in selected.items())
 
 
