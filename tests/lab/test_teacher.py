@@ -55,6 +55,24 @@ def test_mistake_types_follow_the_weights() -> None:
     assert {r[0].error_type for r in teacher.solve(lies)} == {"logical"}
 
 
+def test_a_type_weighted_zero_never_occurs_in_a_family_that_has_a_weighted_one() -> None:
+    """boolean_expressions has logical and knowledge mistakes: weighting one of them keeps the other out (so a
+    config can pin the mistakes it studies), and a knowledge mistake is the wrong truth-table fact it names."""
+    examples = generate_examples("boolean_expressions", 200, seed=4)
+    only = {w: ScriptedTeacher(mistake_rate=1.0, mistake_types={w: 1.0}).solve(examples)
+            for w in ("logical", "knowledge")}
+    assert {r[0].error_type for r in only["logical"]} == {"logical"}
+    assert {r[0].error_type for r in only["knowledge"]} == {"knowledge", None}  # not every question has a site
+    by_id = {e.id: e for e in examples}
+    for (r,) in only["knowledge"]:
+        if r.error_type == "knowledge":
+            start, end = r.first_wrong_step
+            reduction = r.text[start:end].removeprefix("Finally, ").split(",")[0].split(";")[0]
+            assert reduction in ("True or True is False", "True or True gives False", "True or True is False.",
+                                 "True or True gives False.") and not r.correct
+            assert r.answer != by_id[r.example_id].answer
+
+
 def test_several_samples_differ_and_are_reproducible() -> None:
     examples = generate_examples("navigate", 20, seed=1)
     teacher = ScriptedTeacher(mistake_rate=0.5, seed=3)

@@ -186,12 +186,13 @@ class ScriptedTeacher:
         return 1 - (1 - self.mistake_rate) * (1 - self.slip_rate) ** load
 
     def _type_order(self, family: Family, rng: random.Random) -> list[ErrorType]:
-        """The mistake types to try for this family: one drawn by weight first, then the rest."""
+        """The mistake types to try for this family: one drawn by weight first, then the other weighted ones; a
+        type weighted 0 never occurs, unless the family has none of the weighted types (then all of its own)."""
         weighted = [t for t in family.mistake_types if self.mistake_types.get(t, 0) > 0]
         pool = weighted or list(family.mistake_types)
         weights = [self.mistake_types.get(t, 0) or 1.0 for t in pool]
         first = rng.choices(pool, weights=weights)[0]
-        return [first] + [t for t in pool if t != first] + [t for t in family.mistake_types if t not in pool]
+        return [first] + [t for t in pool if t != first]
 
     def _find_fault(self, trace: Trace, types: Sequence[ErrorType], rng: random.Random, change_answer: bool,
                     site_weights: Sequence[float] | None) -> tuple[Fault, Worked] | None:

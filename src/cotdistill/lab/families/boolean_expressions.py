@@ -2,7 +2,8 @@
 
 Question (BBH format): "not ( True ) and ( True ) is" -> "False". The worked solution reduces one operator at a
 time (innermost parentheses first, then not, and, or, as Python does) and shows the shrinking expression. A
-logical mistake applies a rule wrongly at one reduction (a dropped negation, or and/or evaluated the wrong way).
+logical mistake applies a rule wrongly at one reduction (a dropped negation, or and/or evaluated the wrong way);
+a knowledge mistake is a wrong truth-table fact, "True or True" taken as False (or read as exclusive).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..core import Family, Fault, LabParseError, Puzzle, Style, Worked
 
 VALUES = ("True", "False")
 TOKENS = {"True", "False", "not", "and", "or", "(", ")"}
+XOR_SITE = ["True", "or", "True"]  # where reading "or" as exclusive changes a reduction
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class BooleanExpressions(Family):
     bbh_subtasks = ("boolean_expressions",)
     mistake_types: dict[ErrorType, str] = {
         "logical": "a rule applied the wrong way round at one reduction (a dropped not, and/or confused)",
+        "knowledge": "a wrong truth-table fact: True or True taken as False (or read as exclusive)",
     }
     task_description = "Work out whether a boolean expression is True or False."
     default_difficulty = {"operators": 4}
@@ -115,8 +118,8 @@ class BooleanExpressions(Family):
         while (found := _reduce_once(tokens)) is not None:
             start, end, sub = found
             value = _apply(sub)
-            if fault and fault.step == len(steps):
-                value = not value  # a rule applied the wrong way round
+            if fault and fault.step == len(steps) and (fault.error_type == "logical" or sub == XOR_SITE):
+                value = not value  # a rule applied the wrong way round, or "or" taken as exclusive
             tokens = _drop_bare_parentheses(tokens[:start] + [str(value)] + tokens[end:])
             said = " ".join(sub)
             if len(tokens) == 1:
@@ -134,6 +137,15 @@ class BooleanExpressions(Family):
         return Worked(steps, tokens[0])
 
     def fault_steps(self, problem: Expression, error_type: ErrorType) -> list[int]:
-        if error_type != "logical":
+        if error_type == "logical":
+            return list(range(len(self.work(problem, Style(0)).steps)))
+        if error_type != "knowledge":
             return []
-        return list(range(len(self.work(problem, Style(0)).steps)))
+        tokens, sites, step = _drop_bare_parentheses(list(problem.tokens)), [], 0
+        while (found := _reduce_once(tokens)) is not None:  # the clean path's "True or True" reductions
+            start, end, sub = found
+            if sub == XOR_SITE:
+                sites.append(step)
+            tokens = _drop_bare_parentheses(tokens[:start] + [str(_apply(sub))] + tokens[end:])
+            step += 1
+        return sites
