@@ -361,6 +361,26 @@ def test_manifest_round_trip_and_the_report_command(tmp_path):
     assert merged.returncode == 2 and "needs --out" in merged.stderr  # no default to overwrite
 
 
+def test_a_report_with_its_predictions_rebuilds_and_merges_without_the_run_folder(tmp_path):
+    """--with-predictions makes a report folder self-contained (what a study commits in parts): rebuilt from the
+    archive alone, after the run folder is gone, it gives the same table, and archiving twice gives the same bytes."""
+    import shutil
+
+    write_manifest(tmp_path / "runs" / "results.json", write_run_files(tmp_path / "runs", make_results(seeds=(0, 1))))
+    for archive in ("a1", "a2"):
+        result = run_cli("report", str(tmp_path / "runs"), "--with-predictions", "--out", str(tmp_path / archive),
+                         "--bootstrap", "100")
+        assert result.returncode == 0, result.stderr
+    first = sorted((tmp_path / "a1" / "predictions").rglob("*.jsonl.gz"))
+    assert first and [p.read_bytes() for p in first] == \
+        [(tmp_path / "a2" / p.relative_to(tmp_path / "a1")).read_bytes() for p in first]
+    table = json.loads((tmp_path / "a1" / "comparison.json").read_text())
+    shutil.rmtree(tmp_path / "runs")
+    rebuilt = run_cli("report", str(tmp_path / "a1"), "--out", str(tmp_path / "again"), "--bootstrap", "100")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads((tmp_path / "again" / "comparison.json").read_text()) == table
+
+
 def test_selected_checkpoints_travel_through_the_manifest_into_the_per_seed_table(tmp_path):
     selected = {0: {"epoch": 2, "stage": "sft", "val_acc": 71.0}, 1: "last epoch"}
     results = [r if r.method != "edit" else replace(r, selected=selected[r.seed])

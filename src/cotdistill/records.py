@@ -6,6 +6,7 @@ written to a temporary name and renamed, so a crash never leaves a half-written 
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import tempfile
@@ -158,10 +159,11 @@ def parse_record(model: type[R], data: object, path: str, line: int) -> R:
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, object]]:
-    """Yield (line number, decoded value) for each non-blank line; bad JSON raises a RecordError."""
+    """Yield (line number, decoded value) for each non-blank line; bad JSON raises a RecordError. A path ending in
+    .gz is read through gzip (archived outputs)."""
     p = str(path)
     try:
-        fh = open(p, encoding="utf-8")
+        fh = gzip.open(p, "rt", encoding="utf-8") if p.endswith(".gz") else open(p, encoding="utf-8")
     except OSError as e:
         raise RecordError(p, 0, None, f"cannot read file: {e.strerror}") from None
     with fh:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import html
 import io
 import json
@@ -827,6 +828,19 @@ def write_manifest(path: str | os.PathLike, results: Sequence[RunResult], baseli
     atomic_write_text(p, json.dumps(manifest.model_dump(), indent=2, ensure_ascii=False) + "\n")
 
 
+def archive_predictions(results: Sequence[RunResult], out: str | os.PathLike) -> list[RunResult]:
+    """Copy each run's predictions into out/predictions/METHOD/SEED/SPLIT.jsonl.gz (gzip without a timestamp, so
+    the same rows give the same bytes) and return the runs pointing at the copies."""
+    archived = []
+    for r in results:
+        path = Path(out) / "predictions" / r.method / ("none" if r.seed is None else str(r.seed)) / f"{r.split}.jsonl.gz"
+        lines = "".join(json.dumps(row.model_dump(), ensure_ascii=False) + "\n" for row in r.rows())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, gzip.compress(lines.encode("utf-8"), mtime=0))
+        archived.append(replace(r, predictions=path))
+    return archived
+
+
 # -- the `cotdistill report` command -------------------------------------------------------------------------
 
 
@@ -836,6 +850,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
                              "(e.g. two studies that share a run folder)")
     parser.add_argument("--out", help="report folder (default: the manifest's own folder when it holds a report, "
                                       "as a study's report/ does, else report/ beside it; several sources need it)")
+    parser.add_argument("--with-predictions", action="store_true",
+                        help="also copy every run's predictions (gzipped) into the report folder and write its "
+                             f"{MANIFEST_NAME} there, so the report can be rebuilt or merged from that folder alone")
     parser.add_argument("--metric", choices=METRICS, help="the leading metric (default: the manifest's, or strict)")
     parser.add_argument("--baseline", help="the method Δ is taken against (default: the manifest's, or std_cot)")
     parser.add_argument("--bootstrap", type=int, default=2000, metavar="B", help="bootstrap replicates (2000)")
@@ -874,6 +891,10 @@ def report_command(args: argparse.Namespace) -> int:
                                      boot_seed=args.bootstrap_seed, title=manifest.title, n_samples=args.samples,
                                      sample_seed=args.sample_seed, sample_run_seed=args.sample_run_seed,
                                      environments=environments)
+    if args.with_predictions:
+        write_manifest(out / MANIFEST_NAME, archive_predictions(results, out), baseline=comparison.baseline,
+                       metric=comparison.metric, title=manifest.title,
+                       environment=next((e for e in environments if e is not None), None))
     print(comparison.to_markdown())
     print(f"\nreport: {files.html}\n        {files.markdown}\n        {files.png}\n        {files.json}")
     return 0
