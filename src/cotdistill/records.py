@@ -208,9 +208,14 @@ def to_json_line(record: BaseModel | dict) -> str:
 
 
 def write_jsonl(path: str | os.PathLike, records: Iterable[BaseModel | dict]) -> int:
-    """Write records atomically; returns how many were written."""
+    """Write records atomically; returns how many were written. A path ending in .gz is gzipped without a
+    timestamp, so the same records give the same bytes (iter_jsonl reads it back)."""
     lines = [to_json_line(r) for r in records]
-    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    text = "".join(line + "\n" for line in lines)
+    if str(path).endswith(".gz"):
+        atomic_write_bytes(path, gzip.compress(text.encode("utf-8"), mtime=0))
+    else:
+        atomic_write_text(path, text)
     return len(lines)
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import gzip
 import html
 import io
 import json
@@ -44,7 +43,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import CotdistillError, RecordError
-from .records import atomic_write_bytes, atomic_write_text, iter_jsonl, parse_record
+from .records import atomic_write_bytes, atomic_write_text, iter_jsonl, parse_record, write_jsonl
 
 Metric = Literal["strict", "flexible"]
 METRICS: tuple[Metric, ...] = ("strict", "flexible")
@@ -834,9 +833,7 @@ def archive_predictions(results: Sequence[RunResult], out: str | os.PathLike) ->
     archived = []
     for r in results:
         path = Path(out) / "predictions" / r.method / ("none" if r.seed is None else str(r.seed)) / f"{r.split}.jsonl.gz"
-        lines = "".join(json.dumps(row.model_dump(), ensure_ascii=False) + "\n" for row in r.rows())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, gzip.compress(lines.encode("utf-8"), mtime=0))
+        write_jsonl(path, r.rows())
         archived.append(replace(r, predictions=path))
     return archived
 

@@ -9,6 +9,7 @@ a knowledge mistake is a wrong truth-table fact, "True or True" taken as False (
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ...records import ErrorType, Example
@@ -80,6 +81,19 @@ def _drop_bare_parentheses(tokens: list[str]) -> list[str]:
     return tokens
 
 
+def _reductions(tokens: list[str], wrong_here: Callable[[int, list[str]], bool] = lambda step, sub: False
+                ) -> Iterator[tuple[list[str], bool, list[str]]]:
+    """The reductions in order, each (sub-expression, its value, the expression after it); `wrong_here(step, sub)`
+    says where a mistake inverts the value."""
+    step = 0
+    while (found := _reduce_once(tokens)) is not None:
+        start, end, sub = found
+        value = _apply(sub) != wrong_here(step, sub)
+        tokens = _drop_bare_parentheses(tokens[:start] + [str(value)] + tokens[end:])
+        yield sub, value, tokens
+        step += 1
+
+
 def _apply(sub: list[str]) -> bool:
     if sub[0] == "not":
         return sub[1] != "True"
@@ -113,14 +127,12 @@ class BooleanExpressions(Family):
         return Expression(tokens)
 
     def work(self, problem: Expression, style: Style, fault: Fault | None = None) -> Worked:
+        def wrong_here(step: int, sub: list[str]) -> bool:  # a rule applied the wrong way round, or or taken as xor
+            return fault is not None and fault.step == step and (fault.error_type == "logical" or sub == XOR_SITE)
+
         tokens = _drop_bare_parentheses(list(problem.tokens))
         steps: list[str] = []
-        while (found := _reduce_once(tokens)) is not None:
-            start, end, sub = found
-            value = _apply(sub)
-            if fault and fault.step == len(steps) and (fault.error_type == "logical" or sub == XOR_SITE):
-                value = not value  # a rule applied the wrong way round, or "or" taken as exclusive
-            tokens = _drop_bare_parentheses(tokens[:start] + [str(value)] + tokens[end:])
+        for sub, value, tokens in _reductions(tokens, wrong_here):
             said = " ".join(sub)
             if len(tokens) == 1:
                 steps.append(style.pick(("{s} is {v}.", "Finally, {s} gives {v}."), len(steps)).format(
@@ -141,11 +153,5 @@ class BooleanExpressions(Family):
             return list(range(len(self.work(problem, Style(0)).steps)))
         if error_type != "knowledge":
             return []
-        tokens, sites, step = _drop_bare_parentheses(list(problem.tokens)), [], 0
-        while (found := _reduce_once(tokens)) is not None:  # the clean path's "True or True" reductions
-            start, end, sub = found
-            if sub == XOR_SITE:
-                sites.append(step)
-            tokens = _drop_bare_parentheses(tokens[:start] + [str(_apply(sub))] + tokens[end:])
-            step += 1
-        return sites
+        clean = _reductions(_drop_bare_parentheses(list(problem.tokens)))  # its "True or True" reductions
+        return [step for step, (sub, _, _) in enumerate(clean) if sub == XOR_SITE]
