@@ -1,6 +1,7 @@
 """CoPeD's CAW weights per task type during training, at the lab study's settings: compare "batch" vs "task".
 
-The lab study's data and CoPeD inputs (configs/lab_study.yaml: web_of_lies with 3 people, a scripted teacher with
+The lab study's data and CoPeD inputs (--config, default configs/lab_study.yaml; the table in docs/methods.md was
+measured at commit adb9eab, on that config's earlier setting: web_of_lies with 3 people, a scripted teacher with
 30% mistakes and two CoTs per question, a `lab-tiny` student of seed 0, the rationales its Std-CoT student samples)
 come from the study's own stages, cached in --run-dir. CoPeD's stage then trains with the study's settings (lr 3e-3,
 cosine over 8 epochs, warmup 5%, batch 32) and stops after --steps optimizer steps, twice from the same start:
