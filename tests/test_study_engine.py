@@ -158,3 +158,28 @@ def test_rows_that_share_a_first_stage_train_it_once(tmp_path):
     before = {p: (p / "part.json").stat().st_mtime_ns for p in parts}
     run_study(RunConfig(**cfg))
     assert {p: (p / "part.json").stat().st_mtime_ns for p in parts} == before
+
+
+def test_jobs_start_longest_first_by_earlier_timings_and_in_config_order_without_them(tmp_path):
+    """A long row (DPO) submitted last runs alone while the other workers idle; earlier reports' timings of the
+    same run folder move it to the front, rows never timed count as longest, and a broken timing file is no error."""
+    from cotdistill.config import MethodConfig
+    from cotdistill.study import earlier_train_seconds, longest_first
+
+    jobs = [(MethodConfig(name=n, label=lab), seed) for seed in (1, 2)
+            for n, lab in (("std_cot", None), ("edit", None), ("dpo", None), ("std_cot", "std_cot_repeat"))]
+    assert longest_first(jobs, {}) == list(range(len(jobs)))
+    (tmp_path / "report_s0").mkdir()
+    (tmp_path / "report_s0" / "timings.json").write_text(json.dumps({"workers": 2, "runs": [
+        {"method": "std_cot", "seed": 0, "train_seconds": 100.0}, {"method": "edit", "seed": 0, "train_seconds": 300.0},
+        {"method": "dpo", "seed": 0, "train_seconds": 1500.0}]}))
+    (tmp_path / "report_s1").mkdir()
+    (tmp_path / "report_s1" / "timings.json").write_text(json.dumps({"workers": 2, "runs": [
+        {"method": "dpo", "seed": 1, "train_seconds": 1700.0}]}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "timings.json").write_text("{not json")
+    seconds = earlier_train_seconds(tmp_path)
+    assert seconds == {"std_cot": 100.0, "edit": 300.0, "dpo": 1600.0}
+    order = [(jobs[i][0].row, jobs[i][1]) for i in longest_first(jobs, seconds)]
+    assert order == [("std_cot_repeat", 1), ("std_cot_repeat", 2), ("dpo", 1), ("dpo", 2), ("edit", 1), ("edit", 2),
+                     ("std_cot", 1), ("std_cot", 2)]

@@ -16,10 +16,11 @@ A validation split, carved (seeded, per task) from the training questions and ne
 choice made from results is made (a stage's `select_epoch`); the test splits are only ever reported.
 
 Each method × seed training runs in a single-thread worker process with deterministic algorithms, several at
-once (one per core by default); stages they share are computed once (the run folder's per-stage lock), and so are
-training parts: rows whose recipes begin with the same stage (EDIT and its stage-1 row, a stage-2 search) train
-it once and continue from its saved model (run_stages). Nothing
-in results.json depends on timing, thread count or the run folder's location: wall times go to timings.json.
+once (one per core by default; rows that took longest in an earlier report of the run folder start first).
+Stages they share are computed once (the run folder's per-stage lock), and so are training parts: rows whose
+recipes begin with the same stage (EDIT and its stage-1 row, a stage-2 search) train it once and continue from its
+saved model (run_stages). Nothing in results.json depends on timing, thread count or the run folder's location:
+wall times go to timings.json.
 """
 
 from __future__ import annotations
@@ -703,20 +704,46 @@ def pinned_here() -> Iterator[None]:
                 os.environ[key] = value
 
 
+def earlier_train_seconds(run_root: Path) -> dict[str, float]:
+    """Each row's mean training time over the timings.json of every earlier report in the run folder (a study
+    run in parts, or rerun with more seeds): what `longest_first` orders by."""
+    seconds: dict[str, list[float]] = defaultdict(list)
+    for path in sorted(run_root.glob("*/timings.json")):
+        try:
+            runs = json.loads(path.read_text())["runs"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a timing file only guides the order; a broken one is no error
+        for r in runs:
+            if isinstance(r, dict) and isinstance(r.get("train_seconds"), (int, float)):
+                seconds[str(r.get("method"))].append(float(r["train_seconds"]))
+    return {row: sum(v) / len(v) for row, v in seconds.items()}
+
+
+def longest_first(jobs: list[tuple[MethodConfig, int | None]], seconds: dict[str, float]) -> list[int]:
+    """The order to start jobs in: the rows that took longest before go first (rows never timed count as longest),
+    ties in config order; so a long job (DPO, a multi-stage recipe) does not start last and leave a worker idle
+    while it runs alone. With no timings, config order."""
+    return sorted(range(len(jobs)), key=lambda i: -seconds.get(jobs[i][0].row, float("inf")))
+
+
 def run_jobs(shared: Shared, jobs: list[tuple[MethodConfig, int | None]], workers: int) -> list[list[Any]]:
-    """Every job's RunResults, in job order; `workers` > 1 runs them in that many spawned worker processes."""
+    """Every job's RunResults, in job order; `workers` > 1 runs them in that many spawned worker processes,
+    started in `longest_first` order."""
     if workers <= 1:
         with pinned_here():
             return [run_job(shared, spec, seed) for spec, seed in jobs]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    log(f"[study] {len(jobs)} trainings on {workers} single-thread workers")
+    seconds = earlier_train_seconds(shared.run_dir)
+    order = longest_first(jobs, seconds)
+    log(f"[study] {len(jobs)} trainings on {workers} single-thread workers"
+        + (f", the longest first by earlier timings of {len(seconds)} rows" if seconds else ""))
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=pin_worker) as pool:
-        futures = [pool.submit(run_job, shared, spec, seed) for spec, seed in jobs]
+        futures = {i: pool.submit(run_job, shared, *jobs[i]) for i in order}
         try:
-            return [f.result() for f in futures]
+            return [futures[i].result() for i in range(len(jobs))]
         except BaseException:
             pool.shutdown(cancel_futures=True)  # a failed job stops the study: start no further job
             raise
