@@ -187,6 +187,27 @@ def test_a_method_may_run_a_subset_of_the_study_seeds_and_no_other(tmp_path):
         check_methods(study.model_copy(update={"methods": [MethodConfig(name="coped", seeds=[5])]}))
 
 
+def test_study_rows_runs_only_the_named_rows_and_an_unknown_row_fails_before_anything_runs(tmp_path):
+    """A study run in parts can add a row later and run it alone (study.rows), with the other rows' stages and
+    report untouched; a misspelt row must not silently run nothing."""
+    from cotdistill.config import MethodConfig, StudyConfig
+    from cotdistill.study import check_methods, rows_to_run
+
+    methods = [MethodConfig(name="std_cot"), MethodConfig(name="morsd"),
+               MethodConfig(name="morsd", label="morsd_longer", params={"stage": {"epochs": 14}})]
+    study = StudyConfig(methods=methods, rows=["morsd_longer"])
+    check_methods(study)
+    assert [m.row for m in rows_to_run(study)] == ["morsd_longer"]
+    assert [m.row for m in rows_to_run(study.model_copy(update={"rows": None}))] == ["std_cot", "morsd", "morsd_longer"]
+    with pytest.raises(CotdistillError, match=r"study.rows names \['morsd_long'\]"):
+        check_methods(study.model_copy(update={"rows": ["morsd_long"]}))
+    config = tmp_path / "study.yaml"
+    config.write_text(yaml.safe_dump(_tiny_study(tmp_path / "run", [m.model_dump() for m in methods])))
+    plan = _dry_run(config, tmp_path, "study.rows=[morsd_longer]")
+    assert [line.split(" | ")[0] for line in plan.splitlines() if line.startswith("| ") and " | 0 | " in line] == \
+        ["| morsd_longer"]
+
+
 def _dry_run(config: Path, cwd: Path, *overrides: str):
     result = run_cli("run", str(config), *overrides, "--dry-run", cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]

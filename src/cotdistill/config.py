@@ -139,6 +139,8 @@ class StudyConfig(Section):
     student: str = "lab-tiny"  # a lab preset (from scratch, lab tokenizer) or a model folder / alias
     methods: list[MethodConfig] = Field(default_factory=lambda: [MethodConfig(name="std_cot")])
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2])
+    # run only these rows (labels) of `methods`, e.g. rows added to a study already run in parts; None: every row
+    rows: list[str] | None = None
     baseline: str = "std_cot"
     report: str = "report"  # folder in the run folder for results.json and the report (two studies may share a run)
     train: dict[str, Any] = Field(default_factory=dict)  # TrainSettings fields shared by every method

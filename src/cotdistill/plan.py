@@ -137,8 +137,9 @@ def plan_study(cfg: RunConfig) -> str:
     from .lab.students import SCRATCH_PRESETS
     from .methods import REGISTRY, MethodInputs, recipe_params
     from .runfolder import fingerprint
-    from .study import (check_methods, default_workers, job_seeds, ood_splits, stage_fingerprint, study_examples,
-                        train_settings, training_parts, training_only, with_validation_split)
+    from .study import (check_methods, default_workers, job_seeds, ood_splits, rows_to_run, stage_fingerprint,
+                        study_examples, train_settings, training_parts, training_only,
+                        with_validation_split)
 
     study = cfg.study
     if study is None:
@@ -216,7 +217,7 @@ def plan_study(cfg: RunConfig) -> str:
                     job.generate_tokens += (math.ceil(epochs) * min(study.validation.max_eval, by_split["validation"])
                                             * gen)
 
-    for spec in study.methods:
+    for spec in rows_to_run(study):
         seeds = job_seeds(study, spec)
         shown = ", ".join("–" if s is None else str(s) for s in seeds)
         for stage in stages_of(spec) or [None]:

@@ -765,6 +765,14 @@ def check_methods(study: StudyConfig) -> None:
         REGISTRY[spec.name].needs_for(spec.params)
         if spec.seeds is not None and not set(spec.seeds) <= set(study.seeds):
             raise CotdistillError(f"method {spec.row!r}: seeds {spec.seeds} must be among study.seeds {study.seeds}")
+    unknown = sorted(set(study.rows or []) - set(labels))
+    if unknown:
+        raise CotdistillError(f"study.rows names {unknown}, not rows of study.methods; rows: {', '.join(labels)}")
+
+
+def rows_to_run(study: StudyConfig) -> list[MethodConfig]:
+    """study.methods, narrowed to study.rows when given."""
+    return [spec for spec in study.methods if study.rows is None or spec.row in study.rows]
 
 
 def prepare(cfg: RunConfig, run: RunFolder) -> Shared:
@@ -805,8 +813,9 @@ def run_study(cfg: RunConfig) -> Any:
         raise CotdistillError("study.report_validation needs a validation split: set study.validation")
     run = RunFolder(cfg.run_dir)
     shared = prepare(cfg, run)
-    jobs = [(spec, seed) for seed in study.seeds for spec in study.methods if seed in job_seeds(study, spec)]
-    jobs += [(spec, None) for spec in study.methods if job_seeds(study, spec) == [None]]
+    methods = rows_to_run(study)
+    jobs = [(spec, seed) for seed in study.seeds for spec in methods if seed in job_seeds(study, spec)]
+    jobs += [(spec, None) for spec in methods if job_seeds(study, spec) == [None]]
     workers = study.workers or default_workers(len(jobs))
     results: list[RunResult] = [r for job in run_jobs(shared, jobs, workers) for r in job]
     out = run.root / study.report

@@ -34,6 +34,22 @@ def test_morsd_trains_std_cot_on_the_selection() -> None:
         REGISTRY["morsd"].build(inputs, {"top_kk": 1})
 
 
+def test_morsd_takes_its_own_schedule_so_a_smaller_selection_can_get_as_many_updates_as_std_cot() -> None:
+    """MoRSD's source trains a fixed number of updates: on half the data at Std-CoT's epochs it would get half of
+    Std-CoT's updates, so the recipe takes a stage schedule (more epochs) as Std-CoT's recipe does."""
+    examples = generate_examples("web_of_lies", 3, seed=2, difficulty={"people": 3})
+    rationales = [r for per in ScriptedTeacher().solve(examples, n=2) for r in per]
+    tokenizer = train_tokenizer([e.question for e in examples] + [r.text for r in rationales], 400)
+    inputs = MethodInputs(examples=examples, rationales=rationales, tokenizer=tokenizer)
+    (default,) = REGISTRY["morsd"].build(inputs, {})
+    assert default.epochs is None and default.learning_rate is None  # the run's settings
+    (longer,) = REGISTRY["morsd"].build(inputs, {"stage": {"epochs": 14, "warmup_ratio": 0.1}})
+    assert longer.epochs == 14 and longer.extra["warmup_ratio"] == 0.1
+    assert [s.id for s in longer.sequences] == [s.id for s in default.sequences]
+    with pytest.raises(CotdistillError, match="stage.epochs"):
+        REGISTRY["morsd"].build(inputs, {"stage": {"epochs": 0}})
+
+
 def test_morsd_with_student_candidates_needs_the_student_samples_and_trains_on_what_the_selection_kept() -> None:
     """One teacher CoT per question (Codex on BBH) leaves nothing to select among: `origins: [teacher, student]`
     makes the study sample the Std-CoT student and hand those samples to the selection too."""

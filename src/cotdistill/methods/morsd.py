@@ -13,12 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from ..errors import CotdistillError
 from ..prompting import student_prompt
 from ..records import Rationale
 from .base import Method, MethodInputs, Need, TrainingStage, register
 from .coped import answer_segments
 from .encode import encode, weighted_sequence
+from .params import Params, StageParams, parse_params
 
 
 def morsd_rationales(inputs: MethodInputs, params: dict[str, Any]) -> list[Rationale]:
@@ -41,14 +44,20 @@ def morsd_rationales(inputs: MethodInputs, params: dict[str, Any]) -> list[Ratio
     return [r for r in candidates if r.id in wanted]
 
 
+class MorsdParams(Params):
+    selected_ids: list[str] | None = None
+    prompt_style: str = "plain"
+    # the schedule; MoRSD's source trains a fixed number of updates, so on a smaller selection more epochs
+    # (e.g. Std-CoT's epochs x its sequences / the selection's) give it as many updates as Std-CoT
+    stage: StageParams = Field(default_factory=StageParams)
+    selection: dict[str, Any] | None = None  # select.SelectionConfig's options, read by the study
+
+
 def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
-    unknown = set(params) - {"selected_ids", "prompt_style"}
-    if unknown:
-        raise CotdistillError(f"morsd: unknown option(s) {sorted(unknown)}; known: prompt_style, selected_ids "
-                              "(and `selection`, the options of select.SelectionConfig, read by the study)")
+    p = parse_params(MorsdParams, "morsd", params)
     if inputs.tokenizer is None:
         raise CotdistillError("morsd: MethodInputs.tokenizer is required to compile token ids")
-    style = params.get("prompt_style", "plain")
+    style = p.prompt_style
     by_id = {e.id: e for e in inputs.examples}
     sequences = []
     for r in morsd_rationales(inputs, params):
@@ -59,7 +68,8 @@ def build(inputs: MethodInputs, params: dict[str, Any]) -> list[TrainingStage]:
         enc = encode(inputs.tokenizer, student_prompt(example, style, inputs.tokenizer), target)
         sequences.append(weighted_sequence(enc, id=f"morsd/{r.id}", segments=answer_segments(enc, target),
                                            method="morsd", example_id=example.id))
-    return [TrainingStage(name="morsd", sequences=sequences, extra={"kept": len(sequences)})]
+    return [TrainingStage(name="morsd", sequences=sequences, learning_rate=p.stage.learning_rate,
+                          epochs=p.stage.epochs, extra={**p.stage.trainer_extra(), "kept": len(sequences)})]
 
 
 def needs(params: dict[str, Any]) -> tuple[Need, ...]:
