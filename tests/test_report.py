@@ -381,6 +381,24 @@ def test_a_report_with_its_predictions_rebuilds_and_merges_without_the_run_folde
     assert json.loads((tmp_path / "again" / "comparison.json").read_text()) == table
 
 
+def test_a_part_without_the_baseline_rows_keeps_its_baseline_and_merges_with_deltas_in_any_order(tmp_path):
+    """A study part that ran only new rows (study.rows) has no baseline rows of its own; its archive must still name
+    the baseline, so a merge that lists it first compares every method against the baseline of the other parts."""
+    results = make_results(seeds=(0,))
+    base_part = [r for r in results if r.method != "edit"]
+    edit_part = [r for r in results if r.method == "edit"]
+    for name, part in (("base", base_part), ("edit", edit_part)):
+        write_manifest(tmp_path / name / "results.json", write_run_files(tmp_path / name, part), baseline="std_cot")
+        archived = run_cli("report", str(tmp_path / name), "--with-predictions", "--out", str(tmp_path / f"a_{name}"),
+                           "--bootstrap", "50", "--samples", "0")
+        assert archived.returncode == 0, archived.stderr
+    assert json.loads((tmp_path / "a_edit" / "results.json").read_text())["baseline"] == "std_cot"
+    merged = run_cli("report", str(tmp_path / "a_edit"), str(tmp_path / "a_base"), "--out", str(tmp_path / "m"),
+                     "--bootstrap", "50", "--samples", "0")
+    assert merged.returncode == 0, merged.stderr
+    assert "Δ IND vs std_cot" in merged.stdout and "| edit | beats (+20.0" in merged.stdout
+
+
 def test_selected_checkpoints_travel_through_the_manifest_into_the_per_seed_table(tmp_path):
     selected = {0: {"epoch": 2, "stage": "sft", "val_acc": 71.0}, 1: "last epoch"}
     results = [r if r.method != "edit" else replace(r, selected=selected[r.seed])

@@ -875,6 +875,8 @@ def report_command(args: argparse.Namespace) -> int:
         loaded, runs = load_manifest(path)
         if i == 0:
             manifest, manifest_path = loaded, path
+        # a part that lacks the baseline's rows still names it; the merge takes the first one named
+        baseline = baseline if i and baseline else loaded.baseline
         environments.append(loaded.environment)
         for run in runs:  # a run two manifests share (the same baseline, say) counts once
             key = (run.method, run.seed, run.split)
@@ -883,13 +885,13 @@ def report_command(args: argparse.Namespace) -> int:
                 results.append(run)
     here = manifest_path.parent
     out = Path(args.out) if args.out else here if (here / "comparison.md").exists() else here / "report"
-    comparison, files = write_report(results, out, baseline=args.baseline or manifest.baseline,
+    comparison, files = write_report(results, out, baseline=args.baseline or baseline,
                                      metric=args.metric or manifest.metric, n_boot=args.bootstrap,
                                      boot_seed=args.bootstrap_seed, title=manifest.title, n_samples=args.samples,
                                      sample_seed=args.sample_seed, sample_run_seed=args.sample_run_seed,
                                      environments=environments)
     if args.with_predictions:
-        write_manifest(out / MANIFEST_NAME, archive_predictions(results, out), baseline=comparison.baseline,
+        write_manifest(out / MANIFEST_NAME, archive_predictions(results, out), baseline=comparison.requested_baseline,
                        metric=comparison.metric, title=manifest.title,
                        environment=next((e for e in environments if e is not None), None))
     print(comparison.to_markdown())
