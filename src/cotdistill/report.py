@@ -868,6 +868,7 @@ def report_command(args: argparse.Namespace) -> int:
     results: list[RunResult] = []
     environments: list[dict[str, Any] | None] = []
     seen: set[tuple] = set()
+    baseline: str | None = None  # the first one a manifest names: a part of new rows only still names its baseline
     for i, source in enumerate(map(Path, args.sources)):
         path = source / MANIFEST_NAME if source.is_dir() else source
         if not path.exists():
@@ -875,8 +876,7 @@ def report_command(args: argparse.Namespace) -> int:
         loaded, runs = load_manifest(path)
         if i == 0:
             manifest, manifest_path = loaded, path
-        # a part that lacks the baseline's rows still names it; the merge takes the first one named
-        baseline = baseline if i and baseline else loaded.baseline
+        baseline = baseline or loaded.baseline
         environments.append(loaded.environment)
         for run in runs:  # a run two manifests share (the same baseline, say) counts once
             key = (run.method, run.seed, run.split)
